@@ -1,0 +1,53 @@
+"""Shared test fixtures: an isolated ZOOPM_HOME for every test, a local file server, the CLI."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.fileserver import FileServer
+
+if TYPE_CHECKING:
+    from tests.support.cli import Zoopm
+from tests.support.projects import TINY_NET
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the user's cache or configuration."""
+    home = tmp_path / "zoopm-home"
+    monkeypatch.setenv("ZOOPM_HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    for name in ("ZOOPM_OFFLINE", "GITHUB_TOKEN", "ZOOPM_GITHUB_API", "ZOOPM_JOBS", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def store_dir(isolated_env: Path) -> Path:
+    return isolated_env / "store"
+
+
+@pytest.fixture
+def file_server() -> Iterator[FileServer]:
+    with FileServer() as server:
+        yield server
+
+
+@pytest.fixture
+def zoopm() -> Zoopm:
+    from tests.support.cli import Zoopm
+
+    return Zoopm()
+
+
+@pytest.fixture
+def tiny_net(tmp_path: Path) -> Path:
+    """A writable copy of the real tiny Caffe model directory."""
+    target = tmp_path / "src" / "tiny_net"
+    shutil.copytree(TINY_NET, target)
+    return target

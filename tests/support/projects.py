@@ -1,0 +1,40 @@
+"""Building small zoopm projects on disk for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TINY_NET = REPO / "fixtures" / "tiny_net"
+
+
+def write_project(root: Path, models: dict[str, str], extra: str = "") -> Path:
+    """A project directory whose zoo.toml declares models (name → inline-table TOML)."""
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["[project]", 'models-dir = "models"', "", "[models]"]
+    lines += [f"{name} = {spec}" for name, spec in models.items()]
+    (root / "zoo.toml").write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return root
+
+
+def serve_binary_elsewhere(model_dir: Path, url: str) -> bytes:
+    """Moves the model's binary out of its directory and points caffemodel_url at url."""
+    from zoopm.modelinfo import set_frontmatter_key
+
+    binary = model_dir / "tiny_net.caffemodel"
+    data = binary.read_bytes()
+    binary.unlink()
+    readme = model_dir / "readme.md"
+    readme.write_bytes(set_frontmatter_key(readme.read_bytes(), "caffemodel_url", url, str(readme)))
+    return data
+
+
+def store_files(store: Path) -> set[str]:
+    """Every file in the store (blobs, aliases, temp files), relative to it; locks excluded."""
+    if not store.exists():
+        return set()
+    return {
+        p.relative_to(store).as_posix()
+        for p in store.rglob("*")
+        if p.is_file() and "locks" not in p.relative_to(store).parts
+    }

@@ -1,0 +1,113 @@
+"""The store: verified, read-only, content-addressed blobs that never appear half-written."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+import threading
+from pathlib import Path
+
+import pytest
+
+from zoopm.errors import IntegrityError
+from zoopm.store import Expected, Store
+
+DATA = b"caffe weights" * 1000
+SHA256 = hashlib.sha256(DATA).hexdigest()
+SHA1 = hashlib.sha1(DATA).hexdigest()
+
+
+def write(store: Store, data: bytes, expected: Expected) -> Path:
+    with store.writer(expected, "test blob") as writer:
+        for start in range(0, len(data), 4096):
+            writer.write(data[start : start + 4096])
+        return writer.commit().path
+
+
+def test_a_blob_is_named_by_sha256_under_a_two_character_fan_out(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+
+    path = write(store, DATA, Expected())
+
+    assert path == tmp_path / "sha256" / SHA256[:2] / SHA256
+    assert path.read_bytes() == DATA
+    assert not path.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+
+
+def test_a_caffe_sha1_finds_its_blob_through_the_alias(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    write(store, DATA, Expected())
+
+    assert store.find_sha1(SHA1.upper()) == SHA256
+    assert store.find_sha1("0" * 40) is None
+
+
+@pytest.mark.parametrize(
+    ("expected", "message"),
+    [
+        (Expected(sha1="0" * 40), f"sha1 mismatch: expected {'0' * 40}, got {SHA1}"),
+        (Expected(sha256="f" * 64), f"sha256 mismatch: expected {'f' * 64}, got {SHA256}"),
+        (Expected(size=len(DATA) + 1), "size mismatch"),
+        (Expected(size=10), "more than the pinned 10 bytes arrived"),
+    ],
+)
+def test_bytes_that_do_not_match_leave_nothing_in_the_store(
+    tmp_path: Path, expected: Expected, message: str
+) -> None:
+    store = Store(tmp_path)
+
+    with pytest.raises(IntegrityError) as caught:
+        write(store, DATA, expected)
+
+    assert message in caught.value.message
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_an_abandoned_writer_removes_its_temp_file(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+
+    with pytest.raises(RuntimeError), store.writer(Expected(), "x") as writer:
+        writer.write(b"half")
+        raise RuntimeError("connection lost")
+
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_reset_starts_the_hash_over(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    with store.writer(Expected(sha256=SHA256), "x") as writer:
+        writer.write(b"garbage from a server that ignored Range")
+        writer.reset()
+        writer.write(DATA)
+        blob = writer.commit()
+
+    assert blob.digest.sha256 == SHA256
+
+
+def test_two_writers_of_the_same_bytes_both_succeed(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            write(store, DATA, Expected(sha256=SHA256))
+        except BaseException as exc:  # pragma: no cover - the assertion reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert store.verify(SHA256)
+
+
+def test_verify_notices_a_blob_whose_bytes_changed(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    path = write(store, DATA, Expected())
+    path.chmod(0o644)
+    path.write_bytes(b"bit rot")
+
+    assert not store.verify(SHA256)

@@ -1,0 +1,292 @@
+"""The zoopm command: arguments in, one Project call, output and exit code out (only typer user)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from zoopm import __version__
+from zoopm.errors import EXIT_FAILURE, ZoopmError
+from zoopm.project import ModelStatus, Project
+from zoopm.settings import Settings
+from zoopm.ui import ConsoleReporter, error_lines, human_size, print_table
+
+app = typer.Typer(
+    name="zoopm",
+    help="A package manager for pretrained Caffe models: lock them, verify them, install them.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Options:
+    project: Path | None = None
+    quiet: bool = False
+    verbose: bool = False
+    progress: bool = True
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"zoopm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    project: Annotated[
+        Path | None,
+        typer.Option("-C", "--project", help="Run as if started in DIR.", metavar="DIR"),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only errors.")] = False,
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Say more.")] = False,
+    no_progress: Annotated[
+        bool, typer.Option("--no-progress", help="Draw no progress bars.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    ctx.obj = Options(project, quiet, verbose, not no_progress)
+
+
+def _run(
+    ctx: typer.Context, action: Callable[[Project, ConsoleReporter], T], *, discover: bool = True
+) -> T:
+    """Runs one Project operation; any ZoopmError becomes two lines and an exit code."""
+    options: Options = ctx.obj
+    reporter: ConsoleReporter | None = None
+    try:
+        settings = Settings.from_env()
+        reporter = ConsoleReporter(
+            quiet=options.quiet,
+            verbose=options.verbose,
+            progress=options.progress,
+            no_color=settings.no_color,
+        )
+        start = options.project if options.project is not None else Path.cwd()
+        # init creates a project, so it must not climb to a zoo.toml in a parent directory.
+        make = Project.discover if discover else Project
+        with make(start, settings, reporter) as project:
+            return action(project, reporter)
+    except ZoopmError as error:
+        if reporter is not None:
+            reporter.close()
+        print(error_lines(error), file=sys.stderr)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if options.verbose:
+            traceback.print_exc()
+        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(
+            "hint: this is a bug in zoopm; run with -v for the traceback and report it",
+            file=sys.stderr,
+        )
+        raise typer.Exit(EXIT_FAILURE) from None
+    finally:
+        if reporter is not None:
+            reporter.close()
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create a commented zoo.toml in the project directory."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        path = project.init()
+        reporter.info(f"Created {path}")
+
+    _run(ctx, action, discover=False)
+
+
+@app.command()
+def lock(
+    ctx: typer.Context,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check that zoo.lock is current; exit 1 if not.")
+    ] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Make no network request.")] = False,
+) -> None:
+    """Resolve zoo.toml and pin every file in zoo.lock."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        result = project.lock(check=check, offline=offline or None)
+        count = len(result.lock.models)
+        if check or not result.changed:
+            reporter.info(f"zoo.lock is up to date ({_models(count)})")
+        elif result.created:
+            reporter.info(f"Wrote zoo.lock ({_models(count)})")
+        else:
+            reporter.info(f"Locked {_models(count)} in zoo.lock: {'; '.join(result.changes)}")
+
+    _run(ctx, action)
+
+
+@app.command()
+def install(
+    ctx: typer.Context,
+    frozen: Annotated[
+        bool,
+        typer.Option(
+            "--frozen", "--locked", help="Install zoo.lock as it is; exit 1 if it is stale."
+        ),
+    ] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use only the store; make no network request.")
+    ] = False,
+    link_mode: Annotated[
+        str | None,
+        typer.Option("--link-mode", help="auto, hardlink, symlink or copy (default: auto)."),
+    ] = None,
+) -> None:
+    """Place every locked file under the models directory, fetching what the store lacks."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        result = project.install(frozen=frozen, offline=offline or None, link_mode=link_mode)
+        plan = result.plan
+        where = _relative(plan.models_dir)
+        if plan.nothing_to_do:
+            reporter.info(f"Nothing to do: {result.kept} files already in place in {where}/")
+            return
+        parts = [f"placed {result.placed} files in {where}/"]
+        if plan.fetch:
+            parts.append(f"{len(plan.fetch)} new in the store ({human_size(result.fetched_bytes)})")
+        if result.removed:
+            parts.append(f"removed {result.removed}")
+        if result.kept:
+            parts.append(f"{result.kept} unchanged")
+        text = ", ".join(parts)
+        reporter.info(text[0].upper() + text[1:])
+
+    _run(ctx, action)
+
+
+@app.command("list")
+def list_models(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the locked models and whether they are installed."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        statuses = project.status()
+        if as_json:
+            print(json.dumps([_status_json(s) for s in statuses], indent=2))
+            return
+        rows = [
+            [
+                s.model.name,
+                _source_text(s),
+                s.model.license or "-",
+                human_size(s.model.size),
+                "installed" if s.installed else f"{s.installed_files}/{len(s.model.files)} files",
+            ]
+            for s in statuses
+        ]
+        if not rows:
+            reporter.info("No models in zoo.lock")
+            return
+        print_table(["name", "source", "license", "size", "state"], rows, project.settings.no_color)
+
+    _run(ctx, action)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The model's name in zoo.toml.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one locked model: its source, model info and files."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        status = project.show(name)
+        if as_json:
+            print(json.dumps(_status_json(status), indent=2))
+            return
+        model = status.model
+        print(f"name:          {model.name}")
+        print(f"source:        {_source_text(status)}")
+        for label, value in (
+            ("caffemodel", model.caffemodel),
+            ("license", model.license),
+            ("caffe_commit", model.caffe_commit),
+            ("caffe_version", model.caffe_version),
+        ):
+            if value is not None:
+                print(f"{label + ':':<15}{value}")
+        print(f"installed:     {'yes' if status.installed else 'no'}")
+        print(f"files:         {len(model.files)} ({human_size(model.size)})")
+        for f in model.files:
+            kind = "  (binary)" if f.binary else ""
+            print(f"  {f.path}  {f.size} bytes  sha256 {f.sha256[:16]}…{kind}")
+            for url in f.urls:
+                print(f"      from {url}")
+
+    _run(ctx, action)
+
+
+def _status_json(status: ModelStatus) -> dict[str, object]:
+    model = status.model
+    return {
+        "name": model.name,
+        "source": model.source_dict(),
+        "declared": status.declared,
+        "installed": status.installed,
+        "caffemodel": model.caffemodel,
+        "license": model.license,
+        "caffe_commit": model.caffe_commit,
+        "caffe_version": model.caffe_version,
+        "files": [
+            {
+                "path": f.path,
+                "size": f.size,
+                "sha1": f.sha1,
+                "sha256": f.sha256,
+                "urls": list(f.urls),
+                "binary": f.binary,
+            }
+            for f in model.files
+        ],
+    }
+
+
+def _source_text(status: ModelStatus) -> str:
+    source = status.model.source_dict()
+    if "gist" in source:
+        return f"gist:{source['gist']}@{source.get('rev', '?')[:12]}"
+    if "github" in source:
+        return f"github:{source['github']}/{source['path']}@{source.get('rev', '?')[:12]}"
+    return source.get("path", "?")
+
+
+def _models(count: int) -> str:
+    return f"{count} model" + ("" if count == 1 else "s")
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def main() -> None:
+    app(prog_name="zoopm")

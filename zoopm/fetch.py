@@ -1,0 +1,100 @@
+"""Fetcher: pinned bytes into the store from their URLs (mirrors first), every byte verified."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from zoopm.digest import Digest
+from zoopm.errors import IntegrityError, NetworkError, OfflineError, ZoopmError
+from zoopm.reporting import Reporter
+from zoopm.store import Blob, Expected, Store
+
+if TYPE_CHECKING:
+    from zoopm.net import HttpClient
+
+
+def candidate_urls(urls: Sequence[str], mirrors: Mapping[str, Sequence[str]]) -> list[str]:
+    """Every URL to try, in order: each URL's mirrors (longest matching prefix), then the URL."""
+    result: list[str] = []
+    for url in urls:
+        prefixes = sorted((p for p in mirrors if url.startswith(p)), key=len, reverse=True)
+        if prefixes:
+            rest = url[len(prefixes[0]) :]
+            result.extend(_join(target, rest) for target in mirrors[prefixes[0]])
+        result.append(url)
+    return list(dict.fromkeys(result))
+
+
+def _join(prefix: str, rest: str) -> str:
+    if prefix.endswith("/") and rest.startswith("/"):
+        return prefix + rest[1:]
+    return prefix + rest
+
+
+class Fetcher:
+    """Downloads into the store with mirror failover; the HTTP client is made only when needed."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: Callable[[], HttpClient],
+        mirrors: Mapping[str, Sequence[str]],
+        reporter: Reporter,
+        offline: bool = False,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._mirrors = mirrors
+        self._reporter = reporter
+        self._offline = offline
+
+    def fetch_binary(self, url: str, sha1: str | None, label: str) -> Digest:
+        """The binary's digest, from the store when its sha1 is known there, else downloaded."""
+        if sha1 is not None:
+            sha256 = self._store.find_sha1(sha1)
+            path = self._store.get(sha256) if sha256 else None
+            if sha256 and path:
+                return Digest(path.stat().st_size, sha1.lower(), sha256)
+        return self.fetch([url], Expected(sha1=sha1), label).digest
+
+    def fetch(self, urls: Sequence[str], expected: Expected, label: str) -> Blob:
+        """A verified blob for expected, taken from the store or downloaded from urls."""
+        key = expected.sha256 or expected.sha1 or hashlib.sha256(urls[0].encode()).hexdigest()
+        if expected.sha256 and (path := self._store.get(expected.sha256)):
+            return Blob(
+                path,
+                Digest(expected.size or path.stat().st_size, expected.sha1 or "", expected.sha256),
+            )
+        if self._offline:
+            raise OfflineError(f"{label}: not in the store, and zoopm is offline")
+        if not urls:
+            raise NetworkError(f"{label}: not in the store and there is no URL to download it from")
+        with self._store.blob_lock(key):
+            # Another process may have finished this blob while we waited for the lock.
+            if expected.sha256 and (path := self._store.get(expected.sha256)):
+                return Blob(path, Digest(path.stat().st_size, expected.sha1 or "", expected.sha256))
+            return self._download(candidate_urls(urls, self._mirrors), expected, label)
+
+    def _download(self, candidates: list[str], expected: Expected, label: str) -> Blob:
+        failures: list[ZoopmError] = []
+        client = self._client()
+        for url in candidates:
+            progress = self._reporter.transfer(label, expected.size)
+            try:
+                with self._store.writer(expected, url) as writer:
+                    client.download(url, writer, progress)
+                    return writer.commit()
+            except (NetworkError, IntegrityError) as exc:
+                failures.append(exc)
+                if len(candidates) > 1:
+                    self._reporter.warning(f"{exc.message}; trying the next URL")
+            finally:
+                progress.close()
+        first = failures[0]
+        if len(failures) == 1:
+            raise first
+        raise type(first)(
+            f"{label}: all {len(failures)} URLs failed; first: {first.message}", first.hint
+        )

@@ -1,0 +1,381 @@
+"""zoo.toml: the declared models, parsed into frozen values and edited with comments kept."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from zoopm.errors import ManifestError
+from zoopm.paths import model_name_problem, relative_path_problem
+
+MANIFEST_NAME = "zoo.toml"
+DEFAULT_MODELS_DIR = "models"
+LINK_MODES = ("auto", "hardlink", "symlink", "copy")
+
+_GIST_ID_RE = re.compile(r"[0-9a-f]{20}|[0-9a-f]{32}|[0-9]{1,12}")
+_REV_RE = re.compile(r"[0-9a-f]{40}")
+_REPO_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+_URL_SCHEMES = ("http://", "https://", "file://")
+
+
+@dataclass(frozen=True)
+class GistSource:
+    """Model info in a GitHub gist, at a commit of that gist."""
+
+    gist: str
+    rev: str | None = None
+
+    def canonical(self) -> dict[str, str]:
+        return {"gist": self.gist} | ({"rev": self.rev} if self.rev else {})
+
+    def describe(self) -> str:
+        return f"gist {self.gist}" + (f"@{self.rev[:12]}" if self.rev else "")
+
+
+@dataclass(frozen=True)
+class GithubSource:
+    """A model directory inside a GitHub repository, at a commit."""
+
+    github: str
+    path: str
+    rev: str | None = None
+
+    def canonical(self) -> dict[str, str]:
+        base = {"github": self.github, "path": self.path}
+        return base | ({"rev": self.rev} if self.rev else {})
+
+    def describe(self) -> str:
+        return f"github {self.github}/{self.path}" + (f"@{self.rev[:12]}" if self.rev else "")
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """A model directory on disk, relative to the project root (or absolute)."""
+
+    path: str
+
+    def canonical(self) -> dict[str, str]:
+        return {"path": self.path}
+
+    def describe(self) -> str:
+        return f"directory {self.path}"
+
+
+Source = GistSource | GithubSource | LocalSource
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of [models]: a name, where its files come from, whether to fetch the binary."""
+
+    name: str
+    source: Source
+    binary: bool = True
+
+    def canonical(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.source.canonical())
+        if not self.binary:
+            data["binary"] = False
+        return data
+
+
+@dataclass(frozen=True)
+class IndexRef:
+    """An extra model index named in [[index]]: a file path or a URL."""
+
+    location: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The whole of zoo.toml, validated."""
+
+    path: Path
+    models: tuple[ModelSpec, ...]
+    models_dir: str = DEFAULT_MODELS_DIR
+    link_mode: str = "auto"
+    mirrors: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    indexes: tuple[IndexRef, ...] = ()
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def model(self, name: str) -> ModelSpec | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def mirror_map(self) -> Mapping[str, tuple[str, ...]]:
+        return dict(self.mirrors)
+
+    def canonical_models(self) -> dict[str, dict[str, Any]]:
+        return {m.name: m.canonical() for m in sorted(self.models, key=lambda m: m.name)}
+
+    def manifest_hash(self) -> str:
+        """A hash of what decides the lock's content: the models and their sources, nothing else."""
+        text = json.dumps(self.canonical_models(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_manifest(path: Path) -> Manifest:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{path}: no zoo.toml here", hint="run 'zoopm init' to create one, or pass -C DIR"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read: {exc}") from None
+    return parse_manifest(text, path)
+
+
+def parse_manifest(text: str, path: Path) -> Manifest:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{_where(path, exc)}: {_toml_problem(exc)}") from None
+    return _Parser(text, path).manifest(data)
+
+
+def _where(path: Path, exc: tomllib.TOMLDecodeError) -> str:
+    match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+    return f"{path.name}:{match.group(1)}:{match.group(2)}" if match else path.name
+
+
+def _toml_problem(exc: tomllib.TOMLDecodeError) -> str:
+    message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)).strip()
+    message = re.sub(r"\s*\(at end of document\)", " at the end of the file", message)
+    return f"not valid TOML: {message[:1].lower()}{message[1:]}"
+
+
+class _Parser:
+    """Validates the decoded TOML, naming the key path (and line, where it can be found)."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        self.lines = text.splitlines()
+        self.path = path
+
+    def fail(self, key_path: str, problem: str, hint: str | None = None, needle: str = "") -> None:
+        line = self._line_of(needle or key_path.rsplit(".", 1)[-1])
+        where = f"{self.path.name}:{line}" if line else self.path.name
+        raise ManifestError(f"{where}: {key_path}: {problem}", hint)
+
+    def _line_of(self, key: str) -> int | None:
+        pattern = re.compile(rf"""^\s*(\[\s*)?(["']?){re.escape(key)}\2\s*[=.\]]""")
+        for number, line in enumerate(self.lines, start=1):
+            if pattern.search(line) or re.search(rf"\[\s*\w+\.{re.escape(key)}\s*\]", line):
+                return number
+        return None
+
+    def manifest(self, data: dict[str, Any]) -> Manifest:
+        for key in data:
+            if key not in ("project", "models", "mirrors", "index", "tool"):
+                self.fail(
+                    key,
+                    "unknown table",
+                    hint="zoo.toml has [project], [models], [mirrors] and [[index]]",
+                )
+        project = self.table(data.get("project", {}), "project")
+        for key in project:
+            if key not in ("models-dir", "link-mode"):
+                self.fail(
+                    f"project.{key}", "unknown key", hint="[project] takes models-dir and link-mode"
+                )
+        models_dir = self.models_dir(project.get("models-dir", DEFAULT_MODELS_DIR))
+        link_mode = project.get("link-mode", "auto")
+        if link_mode not in LINK_MODES:
+            self.fail("project.link-mode", f"{link_mode!r} is not one of {', '.join(LINK_MODES)}")
+        models_table = self.table(data.get("models", {}), "models")
+        models = tuple(self.model(name, spec) for name, spec in models_table.items())
+        mirrors = self.mirrors(self.table(data.get("mirrors", {}), "mirrors"))
+        indexes = self.indexes(data.get("index", []))
+        return Manifest(self.path, models, models_dir, str(link_mode), mirrors, indexes)
+
+    def table(self, value: object, key_path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(key_path, f"expected a table, got {_kind(value)}")
+        assert isinstance(value, dict)
+        return value
+
+    def string(self, value: object, key_path: str) -> str:
+        if not isinstance(value, str):
+            self.fail(key_path, f"expected a string, got {_kind(value)}")
+        assert isinstance(value, str)
+        return value
+
+    def models_dir(self, value: object) -> str:
+        text = self.string(value, "project.models-dir").rstrip("/")
+        problem = relative_path_problem(text)
+        if problem:
+            self.fail("project.models-dir", problem, hint="use a directory inside the project")
+        return PurePosixPath(text).as_posix()
+
+    def model(self, name: str, spec: object) -> ModelSpec:
+        key_path = f"models.{name}"
+        name_problem = model_name_problem(name)
+        if name_problem:
+            self.fail(key_path, name_problem, needle=name)
+        if not isinstance(spec, dict):
+            self.fail(
+                key_path,
+                f'expected a table such as {{ path = "..." }}, got {_kind(spec)}',
+                needle=name,
+            )
+        assert isinstance(spec, dict)
+        allowed = {"gist", "github", "path", "rev", "binary"}
+        for key in spec:
+            if key not in allowed:
+                self.fail(
+                    f"{key_path}.{key}",
+                    "unknown key",
+                    hint="a model takes gist, github, path, rev and binary",
+                    needle=name,
+                )
+        binary = spec.get("binary", True)
+        if not isinstance(binary, bool):
+            self.fail(
+                f"{key_path}.binary", f"expected true or false, got {_kind(binary)}", needle=name
+            )
+        return ModelSpec(name, self.source(key_path, spec), bool(binary))
+
+    def source(self, key_path: str, spec: dict[str, Any]) -> Source:
+        name = key_path.split(".", 1)[1]
+        strings = {k: self.string(v, f"{key_path}.{k}") for k, v in spec.items() if k != "binary"}
+        rev = strings.get("rev")
+        if rev is not None and not _REV_RE.fullmatch(rev):
+            self.fail(
+                f"{key_path}.rev",
+                f"{rev!r} is not a full 40-hex commit",
+                hint="pin the full commit hash, lower-case",
+                needle=name,
+            )
+        if "gist" in strings:
+            if "github" in strings or "path" in strings:
+                self.fail(key_path, "a gist source takes only gist and rev", needle=name)
+            return GistSource(self.gist_id(key_path, strings["gist"]), rev)
+        if "github" in strings:
+            repo = strings["github"]
+            if not _REPO_RE.fullmatch(repo):
+                self.fail(f"{key_path}.github", f"{repo!r} is not OWNER/REPO", needle=name)
+            if "path" not in strings:
+                self.fail(key_path, "a github source needs path, the model directory", needle=name)
+            repo_path = strings["path"].strip("/")
+            problem = relative_path_problem(repo_path)
+            if problem:
+                self.fail(f"{key_path}.path", problem, needle=name)
+            return GithubSource(repo, repo_path, rev)
+        if "path" in strings:
+            if rev is not None:
+                self.fail(f"{key_path}.rev", "a local directory has no revision", needle=name)
+            if not strings["path"]:
+                self.fail(f"{key_path}.path", "empty path", needle=name)
+            return LocalSource(strings["path"])
+        self.fail(
+            key_path,
+            "no source: give gist, github and path, or path",
+            hint='for example tiny = { path = "fixtures/tiny_net" }',
+            needle=name,
+        )
+        raise AssertionError("unreachable")
+
+    def gist_id(self, key_path: str, value: str) -> str:
+        gist = value.rsplit("/", 1)[-1]
+        if not _GIST_ID_RE.fullmatch(gist):
+            self.fail(
+                f"{key_path}.gist",
+                f"{value!r} is not a gist id (20 or 32 hex digits, or digits)",
+                needle=key_path.split(".", 1)[1],
+            )
+        return gist
+
+    def mirrors(self, table: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        result = []
+        for prefix, targets in sorted(table.items()):
+            key_path = f"mirrors.{prefix!r}"
+            if not prefix.startswith(_URL_SCHEMES):
+                self.fail(
+                    key_path, "a mirror key is a URL prefix (http, https or file)", needle=prefix
+                )
+            listed = [targets] if isinstance(targets, str) else targets
+            if not isinstance(listed, list) or not all(isinstance(t, str) for t in listed):
+                self.fail(key_path, "expected a URL prefix or a list of them", needle=prefix)
+            for target in listed:
+                if not target.startswith(_URL_SCHEMES):
+                    self.fail(
+                        key_path, f"{target!r} is not an http, https or file URL", needle=prefix
+                    )
+            result.append((prefix, tuple(listed)))
+        return tuple(result)
+
+    def indexes(self, value: object) -> tuple[IndexRef, ...]:
+        if not isinstance(value, list):
+            self.fail("index", "expected [[index]] tables")
+        assert isinstance(value, list)
+        refs = []
+        for position, entry in enumerate(value):
+            table = self.table(entry, f"index[{position}]")
+            location = table.get("url", table.get("path"))
+            if set(table) - {"url", "path"} or len(table) != 1 or location is None:
+                self.fail(
+                    f"index[{position}]",
+                    "an index takes exactly one of url or path",
+                    needle="index",
+                )
+            refs.append(IndexRef(self.string(location, f"index[{position}]")))
+        return tuple(refs)
+
+
+def _kind(value: object) -> str:
+    names = {dict: "a table", list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+TEMPLATE = """\
+# zoo.toml: the models this project needs. `zoopm lock` pins them in zoo.lock,
+# `zoopm install` places them under models-dir. See docs/zoo-toml.md.
+
+[project]
+models-dir = "models"
+
+[models]
+# tiny = { path = "fixtures/tiny_net" }
+# googlenet = { github = "BVLC/caffe", path = "models/bvlc_googlenet", rev = "<40-hex commit>" }
+# nin = { gist = "d802a5849de39225bcc6", rev = "<40-hex commit>" }
+
+[mirrors]
+# "http://dl.caffe.berkeleyvision.org/" = ["https://mirror.example.org/caffe/"]
+"""
+
+
+def add_model(text: str, spec: ModelSpec) -> str:
+    """zoo.toml text with one model set to spec; every comment and other entry is kept."""
+    import tomlkit
+
+    document = tomlkit.parse(text)
+    if "models" not in document:
+        document["models"] = tomlkit.table()
+    models = document["models"]
+    assert isinstance(models, tomlkit.items.Table)
+    entry = tomlkit.inline_table()
+    entry.update(spec.canonical())
+    models[spec.name] = entry
+    return tomlkit.dumps(document)
+
+
+def remove_model(text: str, name: str) -> str:
+    """zoo.toml text without the named model; every comment and other entry is kept."""
+    import tomlkit
+
+    document = tomlkit.parse(text)
+    models = document.get("models")
+    if not isinstance(models, dict) or name not in models:
+        raise ManifestError(
+            f"zoo.toml: models.{name}: no such model", hint="'zoopm list' shows them"
+        )
+    del models[name]
+    return tomlkit.dumps(document)

@@ -1,0 +1,151 @@
+"""Terminal output: progress bars, tables and error lines (the only rich user, imported lazily)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from zoopm.errors import ZoopmError
+from zoopm.reporting import Progress
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichProgress
+
+
+def human_size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+class ConsoleReporter:
+    """Writes warnings and notes to stderr and draws download bars when stderr is a terminal."""
+
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+        progress: bool = True,
+        no_color: bool = False,
+        stream: IO[str] | None = None,
+    ) -> None:
+        self.quiet = quiet
+        self.verbose = verbose
+        self.stream = stream if stream is not None else sys.stderr
+        self.no_color = no_color
+        self._bars = progress and not quiet and self.stream.isatty()
+        self._progress: RichProgress | None = None
+        self._lock = threading.Lock()
+
+    def warning(self, message: str) -> None:
+        self._line(f"warning: {message}")
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self._line(message)
+
+    def debug(self, message: str) -> None:
+        if self.verbose:
+            self._line(message)
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.console.print(text, markup=False, highlight=False)
+            else:
+                print(text, file=self.stream, flush=True)
+
+    def transfer(self, label: str, total: int | None) -> Progress:
+        if not self._bars:
+            self.debug(f"downloading {label}")
+            return _SilentProgress()
+        with self._lock:
+            if self._progress is None:
+                self._progress = _make_progress(self.stream, self.no_color)
+                self._progress.start()
+            task = self._progress.add_task(label, total=total)
+            return _BarProgress(self._progress, task)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+
+
+class _SilentProgress:
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def restart(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _BarProgress:
+    def __init__(self, progress: RichProgress, task: Any) -> None:
+        self._progress = progress
+        self._task = task
+
+    def advance(self, nbytes: int) -> None:
+        self._progress.advance(self._task, nbytes)
+
+    def restart(self) -> None:
+        self._progress.reset(self._task)
+
+    def close(self) -> None:
+        self._progress.remove_task(self._task)
+
+
+def _make_progress(stream: IO[str], no_color: bool) -> RichProgress:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    console = Console(file=stream, no_color=no_color)
+    return Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def error_lines(error: ZoopmError) -> str:
+    text = f"error: {_one_line(error.message)}"
+    if error.hint:
+        text += f"\nhint: {_one_line(error.hint)}"
+    return text
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], no_color: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_edge=False)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    Console(no_color=no_color, highlight=False).print(table)
