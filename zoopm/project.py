@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoopm.atomic import atomic_write
+from zoopm.changes import lock_changes, manifest_changes
 from zoopm.errors import ManifestError, StaleLockError, UsageError
 from zoopm.fetch import Fetcher
 from zoopm.install import InstallPlan, InstallResult, apply_install, plan_install
@@ -15,7 +16,6 @@ from zoopm.lockfile import LOCK_NAME, Lock, LockedModel, read_lock, render_lock
 from zoopm.manifest import LINK_MODES, MANIFEST_NAME, TEMPLATE, Manifest, read_manifest
 from zoopm.materialize import is_intact, read_record
 from zoopm.reporting import NullReporter, Reporter
-from zoopm.resolve import lock_changes, manifest_changes, resolve
 from zoopm.settings import Settings
 from zoopm.store import Store
 
@@ -129,6 +129,9 @@ class Project:
 
     def lock(self, *, check: bool = False, offline: bool | None = None) -> LockResult:
         """Resolves zoo.toml into zoo.lock; with check, only says whether zoo.lock is current."""
+        # Imported here: resolving pulls in the readme parser, which a no-op install never needs.
+        from zoopm.resolve import resolve
+
         manifest = self.manifest()
         old = self.read_lock()
         fetcher = self._fetcher(manifest, self._offline(offline))

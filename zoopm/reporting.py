@@ -25,7 +25,9 @@ class Reporter(Protocol):
     def transfer(self, label: str, total: int | None) -> Progress: ...
 
 
-class _NullProgress:
+class NullProgress:
+    """A transfer nobody watches."""
+
     def advance(self, nbytes: int) -> None:
         pass
 
@@ -46,7 +48,7 @@ class NullReporter:
         pass
 
     def transfer(self, label: str, total: int | None) -> Progress:
-        return _NullProgress()
+        return NullProgress()
 
 
 class RecordingReporter(NullReporter):

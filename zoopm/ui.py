@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from zoopm.errors import ZoopmError
-from zoopm.reporting import Progress
+from zoopm.reporting import NullProgress, Progress
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
@@ -64,7 +64,7 @@ class ConsoleReporter:
     def transfer(self, label: str, total: int | None) -> Progress:
         if not self._bars:
             self.debug(f"downloading {label}")
-            return _SilentProgress()
+            return NullProgress()
         with self._lock:
             if self._progress is None:
                 self._progress = _make_progress(self.stream, self.no_color)
@@ -77,17 +77,6 @@ class ConsoleReporter:
             if self._progress is not None:
                 self._progress.stop()
                 self._progress = None
-
-
-class _SilentProgress:
-    def advance(self, nbytes: int) -> None:
-        pass
-
-    def restart(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 class _BarProgress:

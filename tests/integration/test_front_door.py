@@ -64,6 +64,7 @@ def test_the_readme_example_installs_then_has_nothing_to_do(tmp_path: Path) -> N
     assert "requests" not in imported
     assert "urllib3" not in imported
     assert "rich" not in imported
+    assert "yaml" not in imported
 
 
 def test_the_committed_locks_are_what_zoopm_lock_writes_today(tmp_path: Path) -> None:
