@@ -155,10 +155,30 @@ def install(
         str | None,
         typer.Option("--link-mode", help="auto, hardlink, symlink or copy (default: auto)."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print what install would do (zoo.lock must be current)."),
+    ] = False,
 ) -> None:
     """Place every locked file under the models directory, fetching what the store lacks."""
 
+    def show_plan(project: Project) -> None:
+        _, plan = project.plan(frozen=True)
+        where = _relative(plan.models_dir)
+        for action in plan.fetch:
+            print(f"fetch   {action.label} ({human_size(action.file.size)})")
+        for action in plan.place:
+            print(f"place   {where}/{action.label}")
+        for name, path in plan.remove:
+            print(f"remove  {where}/{name}/{path}")
+        for name, path in plan.leave:
+            print(f"leave   {where}/{name}/{path} (changed since zoopm placed it)")
+        print(f"{len(plan.keep)} files already in place")
+
     def action(project: Project, reporter: ConsoleReporter) -> None:
+        if dry_run:
+            show_plan(project)
+            return
         result = project.install(frozen=frozen, offline=offline or None, link_mode=link_mode)
         plan = result.plan
         where = _relative(plan.models_dir)

@@ -161,3 +161,21 @@ def test_the_python_api_installs_and_reports_without_printing(
     assert first.placed == 4
     assert second.plan.nothing_to_do
     assert capsys.readouterr() == ("", "")
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, store_dir: Path
+) -> None:
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    assert zoopm("lock", project=project).exit_code == 0
+    lock_before = (project / "zoo.lock").read_bytes()
+
+    run = zoopm("install", "--dry-run", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert "fetch   tiny/deploy.prototxt (567 B)" in run.stdout
+    assert "place   " in run.stdout and "tiny/tiny_net.caffemodel" in run.stdout
+    assert "0 files already in place" in run.stdout
+    assert not (project / "models").exists()
+    assert not (store_dir / "sha256").exists()
+    assert (project / "zoo.lock").read_bytes() == lock_before
