@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import traceback
@@ -63,13 +64,19 @@ def main_options(
 
 
 def _run(
-    ctx: typer.Context, action: Callable[[Project, ConsoleReporter], T], *, discover: bool = True
+    ctx: typer.Context,
+    action: Callable[[Project, ConsoleReporter], T],
+    *,
+    discover: bool = True,
+    offline: bool = False,
 ) -> T:
     """Runs one Project operation; any ZoopmError becomes two lines and an exit code."""
     options: Options = ctx.obj
     reporter: ConsoleReporter | None = None
     try:
         settings = Settings.from_env()
+        if offline:
+            settings = dataclasses.replace(settings, offline=True)
         reporter = ConsoleReporter(
             quiet=options.quiet,
             verbose=options.verbose,
@@ -127,7 +134,7 @@ def lock(
     """Resolve zoo.toml and pin every file in zoo.lock."""
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
-        result = project.lock(check=check, offline=offline or None)
+        result = project.lock(check=check)
         count = len(result.lock.models)
         if check or not result.changed:
             reporter.info(f"zoo.lock is up to date ({_models(count)})")
@@ -136,7 +143,7 @@ def lock(
         else:
             reporter.info(f"Locked {_models(count)} in zoo.lock: {'; '.join(result.changes)}")
 
-    _run(ctx, action)
+    _run(ctx, action, offline=offline)
 
 
 @app.command()
@@ -179,7 +186,7 @@ def install(
         if dry_run:
             show_plan(project)
             return
-        result = project.install(frozen=frozen, offline=offline or None, link_mode=link_mode)
+        result = project.install(frozen=frozen, link_mode=link_mode)
         plan = result.plan
         where = _relative(plan.models_dir)
         if plan.nothing_to_do:
@@ -195,7 +202,7 @@ def install(
         text = ", ".join(parts)
         reporter.info(text[0].upper() + text[1:])
 
-    _run(ctx, action)
+    _run(ctx, action, offline=offline)
 
 
 @app.command("list")

@@ -87,3 +87,15 @@ class InstallError(ZoopmError):
     """Placing files into the models directory failed."""
 
     default_hint = "check the models directory and its permissions"
+
+
+class SourceError(ZoopmError):
+    """A gist or repository holds something zoopm will not install (hostile names, too large)."""
+
+    default_hint = "pin another revision, or ask the model's author to fix it"
+
+
+class RateLimitError(NetworkError):
+    """GitHub refused the request because the API rate limit is used up."""
+
+    default_hint = "set GITHUB_TOKEN to a GitHub token: 5,000 requests an hour instead of 60"

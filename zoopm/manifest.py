@@ -379,3 +379,16 @@ def remove_model(text: str, name: str) -> str:
         )
     del models[name]
     return tomlkit.dumps(document)
+
+
+def set_model_rev(text: str, name: str, rev: str) -> str:
+    """zoo.toml text with one model's rev changed; everything else is kept byte for byte."""
+    import tomlkit
+
+    document = tomlkit.parse(text)
+    models = document.get("models")
+    entry = models.get(name) if isinstance(models, dict) else None
+    if not isinstance(entry, dict):
+        raise ManifestError(f"zoo.toml: models.{name}: no such model", hint="'zoopm list' shows them")
+    entry["rev"] = rev
+    return tomlkit.dumps(document)

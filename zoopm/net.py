@@ -36,6 +36,16 @@ class Sink(Protocol):
     def reset(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class HttpResponse:
+    """A whole, small HTTP answer (an API call); header names are lower-case."""
+
+    url: str
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
 class _Retry(Exception):
     """A transient failure; the download is tried again."""
 
@@ -84,6 +94,40 @@ class HttpClient:
         if self._session is not None:
             self._session.close()
 
+    def get(self, url: str, headers: dict[str, str]) -> HttpResponse:
+        """One GET read whole, retried on connection errors and 5xx; other statuses are returned."""
+        if self.offline:
+            raise OfflineError(f"{url}: offline, and this request is not cached")
+        for attempt in range(1, self._attempts + 1):
+            try:
+                response = self.session.get(
+                    url, headers=headers, timeout=self._timeout, allow_redirects=True
+                )
+            except requests.exceptions.InvalidURL as exc:
+                raise NetworkError(f"{url}: invalid URL: {exc}") from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                failure = f"cannot connect: {_short(exc)}"
+                wait = None
+            else:
+                if response.status_code < 500:
+                    return HttpResponse(
+                        response.url,
+                        response.status_code,
+                        {k.lower(): v for k, v in response.headers.items()},
+                        response.content,
+                    )
+                failure = f"HTTP {response.status_code}"
+                wait = _retry_after(response.headers.get("Retry-After"))
+            if attempt == self._attempts:
+                raise NetworkError(f"{url}: {failure} (gave up after {attempt} attempts)")
+            self.pause(attempt, wait)
+        raise AssertionError("unreachable")
+
+    def pause(self, attempt: int, wait: float | None = None) -> None:
+        """Sleeps before retry number attempt: wait if the server said, else backoff with jitter."""
+        delay = wait if wait is not None else self._backoff * 2 ** (attempt - 1)
+        self._sleep(delay + random.uniform(0, self._backoff / 2))
+
     def download(self, url: str, sink: Sink, progress: Progress) -> None:
         """Streams url into sink, resuming with Range after a cut, retrying transient failures."""
         if self.offline:
@@ -106,8 +150,7 @@ class HttpClient:
                     raise NetworkError(
                         f"{url}: {retry.reason} (gave up after {attempt} attempts)"
                     ) from None
-                delay = retry.wait if retry.wait is not None else self._backoff * 2 ** (attempt - 1)
-                self._sleep(delay + random.uniform(0, self._backoff / 2))
+                self.pause(attempt, retry.wait)
 
     def _attempt(self, url: str, sink: Sink, progress: Progress, resume: _Resume) -> None:
         # Identity encoding: the hashes are of the file's bytes, and Range counts those bytes.

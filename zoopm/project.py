@@ -20,7 +20,9 @@ from zoopm.settings import Settings
 from zoopm.store import Store
 
 if TYPE_CHECKING:
+    from zoopm.github_api import GitHubClient
     from zoopm.net import HttpClient
+    from zoopm.resolve import Resolver
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Project:
         self.settings = settings if settings is not None else Settings.from_env()
         self.reporter: Reporter = reporter if reporter is not None else NullReporter()
         self._client: HttpClient | None = None
+        self._github_client: GitHubClient | None = None
 
     @classmethod
     def discover(
@@ -87,6 +90,7 @@ class Project:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+            self._client = None
 
     def __enter__(self) -> Project:
         return self
@@ -102,9 +106,37 @@ class Project:
             self._client = HttpClient(offline=self.settings.offline)
         return self._client
 
-    def _fetcher(self, manifest: Manifest | None, offline: bool) -> Fetcher:
+    def _github(self) -> GitHubClient:
+        if self._github_client is None:
+            from zoopm.github_api import GitHubClient
+
+            self._github_client = GitHubClient(
+                self._http(),
+                self.settings.github_api,
+                self.settings.github_token,
+                self.settings.home / "http-cache" / "github",
+            )
+        return self._github_client
+
+    def _fetcher(self, manifest: Manifest | None) -> Fetcher:
         mirrors = manifest.mirror_map() if manifest is not None else {}
-        return Fetcher(self.store, self._http, mirrors, self.reporter, offline=offline)
+        return Fetcher(
+            self.store, self._http, mirrors, self.reporter, offline=self.settings.offline
+        )
+
+    def _resolver(self, manifest: Manifest | None) -> Resolver:
+        # Imported here: resolving pulls in the readme parser, which a no-op install never needs.
+        from zoopm.resolve import Resolver
+
+        return Resolver(
+            root=self.root,
+            store=self.store,
+            fetcher=self._fetcher(manifest),
+            http=self._http,
+            github=self._github,
+            reporter=self.reporter,
+            jobs=self.settings.jobs,
+        )
 
     def manifest(self) -> Manifest:
         return read_manifest(self.manifest_path)
@@ -127,15 +159,15 @@ class Project:
         atomic_write(self.manifest_path, TEMPLATE.encode())
         return self.manifest_path
 
-    def lock(self, *, check: bool = False, offline: bool | None = None) -> LockResult:
+    def lock(self, *, check: bool = False) -> LockResult:
         """Resolves zoo.toml into zoo.lock; with check, only says whether zoo.lock is current."""
-        # Imported here: resolving pulls in the readme parser, which a no-op install never needs.
-        from zoopm.resolve import resolve
+        return self._lock(self.manifest(), check=check)
 
-        manifest = self.manifest()
+    def _lock(
+        self, manifest: Manifest, *, check: bool = False, previous: Lock | None = None
+    ) -> LockResult:
         old = self.read_lock()
-        fetcher = self._fetcher(manifest, self._offline(offline))
-        new = resolve(manifest, fetcher, self.reporter)
+        new = self._resolver(manifest).resolve(manifest, previous or old)
         old_text = self.lock_path.read_text(encoding="utf-8") if old is not None else None
         new_text = render_lock(new)
         changes = tuple(lock_changes(old, new)) if new_text != old_text else ()
@@ -146,9 +178,7 @@ class Project:
             atomic_write(self.lock_path, new_text.encode())
         return LockResult(new, changes, created=old is None)
 
-    def plan(
-        self, *, frozen: bool = False, offline: bool | None = None
-    ) -> tuple[Lock, InstallPlan]:
+    def plan(self, *, frozen: bool = False) -> tuple[Lock, InstallPlan]:
         """The lock to install (locking first unless frozen) and what installing it would do."""
         manifest = self.manifest()
         lock = self.read_lock()
@@ -157,7 +187,7 @@ class Project:
                 raise StaleLockError(
                     f"{LOCK_NAME}: missing", hint="run 'zoopm lock' and commit zoo.lock"
                 )
-            lock = self.lock(offline=offline).lock
+            lock = self._lock(manifest).lock
         else:
             changes = manifest_changes(manifest, lock)
             if changes and frozen:
@@ -167,32 +197,25 @@ class Project:
                 )
             if changes:
                 self.reporter.info(f"{LOCK_NAME} is out of date ({', '.join(changes)}); locking")
-                lock = self.lock(offline=offline).lock
+                lock = self._lock(manifest).lock
         return lock, plan_install(lock, self.models_dir(manifest), self.store)
 
-    def install(
-        self,
-        *,
-        frozen: bool = False,
-        offline: bool | None = None,
-        link_mode: str | None = None,
-    ) -> InstallResult:
+    def install(self, *, frozen: bool = False, link_mode: str | None = None) -> InstallResult:
         """Makes the models directory hold exactly the locked files, fetching what is missing."""
         manifest = self.manifest()
         mode = link_mode or manifest.link_mode
         if mode not in LINK_MODES:
             raise UsageError(f"--link-mode: {mode!r} is not one of {', '.join(LINK_MODES)}")
-        is_offline = self._offline(offline)
-        _, plan = self.plan(frozen=frozen, offline=is_offline)
+        _, plan = self.plan(frozen=frozen)
         result = apply_install(
             plan,
             store=self.store,
-            fetcher=self._fetcher(manifest, is_offline),
+            fetcher=self._fetcher(manifest),
             project_root=self.root,
             link_mode=mode,
             reporter=self.reporter,
             jobs=self.settings.jobs,
-            offline=is_offline,
+            offline=self.settings.offline,
         )
         if not plan.nothing_to_do:
             self.store.register_project(self.lock_path)
@@ -222,6 +245,3 @@ class Project:
             if status.model.name == name:
                 return status
         raise UsageError(f"no model named {name!r} in {LOCK_NAME}", hint="'zoopm list' shows them")
-
-    def _offline(self, offline: bool | None) -> bool:
-        return self.settings.offline if offline is None else offline

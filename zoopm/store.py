@@ -88,6 +88,12 @@ class Store:
                 raise StoreError(f"{source}: cannot read: {exc}", hint="check the file") from None
             return writer.commit()
 
+    def add_bytes(self, data: bytes, expected: Expected, label: str) -> Blob:
+        """Stores bytes already in memory (small info files)."""
+        with self.writer(expected, label) as writer:
+            writer.write(data)
+            return writer.commit()
+
     def verify(self, sha256: str) -> bool:
         """Whether the stored blob still hashes to its name."""
         path = self.get(sha256)

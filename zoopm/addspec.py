@@ -1,0 +1,81 @@
+"""Add specs: what a user types after `zoopm add`, parsed into a source or an index name."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+from zoopm.errors import UsageError
+from zoopm.manifest import GistSource, GithubSource, LocalSource, Source
+
+_GIST_ID = r"(?:[0-9a-f]{32}|[0-9a-f]{20}|[0-9]{1,12})"
+_REV = r"[0-9a-f]{40}"
+_GIST_SPEC = re.compile(rf"gist:(?:[A-Za-z0-9-]+/)?({_GIST_ID})(?:@({_REV}))?")
+_GITHUB_SPEC = re.compile(rf"github:([A-Za-z0-9-]+/[A-Za-z0-9._-]+)/(.+?)(?:@({_REV}))?")
+_GIST_URL_PATH = re.compile(rf"/(?:[A-Za-z0-9-]+/)?({_GIST_ID})(?:/({_REV}))?/?")
+_INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class AddSpec:
+    """A parsed add argument: a concrete source, or a name to look up in the indexes."""
+
+    source: Source | None = None
+    index_name: str | None = None
+
+
+def parse_add_spec(text: str, cwd: Path, root: Path) -> AddSpec:
+    text = text.strip()
+    if match := _GIST_SPEC.fullmatch(text):
+        return AddSpec(GistSource(match.group(1), match.group(2)))
+    if match := _GITHUB_SPEC.fullmatch(text):
+        path = match.group(2).strip("/")
+        return AddSpec(GithubSource(match.group(1), path, match.group(3)))
+    if text.startswith(("https://", "http://")):
+        return AddSpec(_gist_url(text))
+    if text.startswith((".", "/", "~")) or (cwd / text).is_dir():
+        return AddSpec(LocalSource(_local_path(Path(text).expanduser(), cwd, root)))
+    if _INDEX_NAME.fullmatch(text):
+        return AddSpec(index_name=text)
+    raise UsageError(
+        f"cannot read {text!r} as a model",
+        hint="give an index name (zoopm search), gist:ID[@REV], a gist URL, "
+        "github:OWNER/REPO/PATH[@REV], or ./dir",
+    )
+
+
+def _gist_url(text: str) -> GistSource:
+    parts = urllib.parse.urlsplit(text)
+    match = _GIST_URL_PATH.fullmatch(parts.path)
+    if parts.hostname != "gist.github.com" or match is None:
+        raise UsageError(
+            f"{text}: not a gist URL",
+            hint="a gist URL looks like https://gist.github.com/OWNER/ID",
+        )
+    return GistSource(match.group(1), match.group(2))
+
+
+def _local_path(path: Path, cwd: Path, root: Path) -> str:
+    """The path as zoo.toml should hold it: relative to the project when inside it."""
+    absolute = (cwd / path).resolve()
+    if not absolute.is_dir():
+        raise UsageError(f"{path}: not a directory", hint="give the model directory's path")
+    try:
+        return absolute.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
+def default_name(source: Source, caffemodel: str | None) -> str:
+    """A model name when the user gave none: a directory's name, or a gist's binary's stem."""
+    if not isinstance(source, GistSource):
+        name = source.path.rstrip("/").rsplit("/", 1)[-1]
+        if _INDEX_NAME.fullmatch(name):
+            return name
+    if caffemodel:
+        stem = caffemodel.rsplit("/", 1)[-1].split(".", 1)[0]
+        if _INDEX_NAME.fullmatch(stem):
+            return stem
+    return f"gist-{source.gist}" if isinstance(source, GistSource) else "model"

@@ -1,0 +1,78 @@
+"""Gist source: a model-info gist at a commit, every file fetched from raw_url and verified."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from zoopm.errors import SourceError
+from zoopm.github_api import GitHubClient, GitHubNotFound
+from zoopm.lockfile import LockedModel
+from zoopm.manifest import GistSource, ModelSpec
+from zoopm.sources.assemble import binary_entry, locked_model, read_info
+from zoopm.sources.remote import Remote, RemoteFile, check_names, fetch_file
+
+_REV = re.compile(r"[0-9a-f]{40}")
+_RAW_BLOB = re.compile(r"/raw/([0-9a-f]{40})/")
+
+
+def newest_gist_rev(api: GitHubClient, gist_id: str) -> str:
+    """The gist's newest commit, from /commits (the history field is gone in newer API versions)."""
+    try:
+        result = api.get(api.url(f"gists/{gist_id}/commits", {"per_page": "1"}))
+    except GitHubNotFound:
+        raise GitHubNotFound(f"gist {gist_id}: not found on GitHub") from None
+    data = result.data
+    version = data[0].get("version") if isinstance(data, list) and data else None
+    if not isinstance(version, str) or not _REV.fullmatch(version):
+        raise SourceError(f"gist {gist_id}: GitHub listed no commit for it")
+    return version
+
+
+def resolve_gist(spec: ModelSpec, remote: Remote) -> LockedModel:
+    """Pins the gist's files at its commit (one API request when rev is given)."""
+    source = spec.source
+    assert isinstance(source, GistSource)
+    rev = source.rev or newest_gist_rev(remote.api, source.gist)
+    label = f"gist {source.gist}@{rev[:12]}"
+    try:
+        result = remote.api.get(remote.api.url(f"gists/{source.gist}/{rev}"))
+    except GitHubNotFound:
+        raise GitHubNotFound(
+            f"{label}: no such gist or revision on GitHub",
+            hint=f"check models.{spec.name} in zoo.toml; 'zoopm update {spec.name}' finds "
+            "the newest revision",
+        ) from None
+    files = _listed_files(result.data, label)
+    check_names(files, label, flat=True)
+    fetched = {f.path: fetch_file(remote.http, remote.store, f, label) for f in files}
+    _, info = read_info({p: f.data for p, f in fetched.items()}, label, remote.reporter)
+    locked = [f.locked for f in fetched.values()]
+    binary = binary_entry(
+        spec=spec, info=info, label=label, fetcher=remote.fetcher, reporter=remote.reporter
+    )
+    if binary is not None:
+        locked.append(binary)
+    return locked_model(spec, {"gist": source.gist, "rev": rev}, info, locked, label)
+
+
+def _listed_files(data: Any, label: str) -> list[RemoteFile]:
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        raise SourceError(f"{label}: GitHub's answer has no file list")
+    if data.get("truncated") is True:
+        raise SourceError(
+            f"{label}: the gist has more than 300 files and the API lists only 300",
+            hint="a model-info gist holds a few prototxt files and readme.md",
+        )
+    files = []
+    for name, entry in data["files"].items():
+        if not isinstance(entry, dict):
+            raise SourceError(f"{label}: file {name!r} has no details in GitHub's answer")
+        raw_url, size = entry.get("raw_url"), entry.get("size")
+        if not isinstance(raw_url, str) or not isinstance(size, int) or isinstance(size, bool):
+            raise SourceError(f"{label}: file {name!r} has no raw_url or size")
+        blob = _RAW_BLOB.search(raw_url)
+        if blob is None:
+            raise SourceError(f"{label}: raw_url of {name!r} carries no blob id to verify it")
+        files.append(RemoteFile(str(name), size, blob.group(1), raw_url))
+    return sorted(files, key=lambda f: f.path)

@@ -1,0 +1,91 @@
+"""Repository source: a model directory of a GitHub repository at a commit, via the contents API."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import Any
+
+from zoopm.errors import SourceError
+from zoopm.github_api import GitHubClient, GitHubNotFound
+from zoopm.lockfile import LockedModel
+from zoopm.manifest import GithubSource, ModelSpec
+from zoopm.reporting import Reporter
+from zoopm.sources.assemble import binary_entry, locked_model, read_info
+from zoopm.sources.remote import Remote, RemoteFile, check_names, fetch_file
+
+_REV = re.compile(r"[0-9a-f]{40}")
+_MAX_ENTRIES = 1000  # the contents API lists at most this many entries of a directory
+
+
+def newest_repo_rev(api: GitHubClient, repo: str, path: str) -> str:
+    """The newest commit that touched path."""
+    url = api.url(f"repos/{repo}/commits", {"path": path, "per_page": "1"})
+    try:
+        data = api.get(url).data
+    except GitHubNotFound:
+        raise GitHubNotFound(f"github {repo}: repository not found on GitHub") from None
+    sha = data[0].get("sha") if isinstance(data, list) and data else None
+    if not isinstance(sha, str) or not _REV.fullmatch(sha):
+        raise SourceError(f"github {repo}/{path}: no commit touches this path")
+    return sha
+
+
+def resolve_repo(spec: ModelSpec, remote: Remote) -> LockedModel:
+    """Pins the directory's files at the commit (one API request per directory level)."""
+    source = spec.source
+    assert isinstance(source, GithubSource)
+    rev = source.rev or newest_repo_rev(remote.api, source.github, source.path)
+    label = f"github {source.github}/{source.path}@{rev[:12]}"
+    quoted = urllib.parse.quote(source.path)
+    first = remote.api.url(f"repos/{source.github}/contents/{quoted}", {"ref": rev})
+    files = _walk(remote.api, first, "", label, remote.reporter)
+    check_names(files, label)
+    fetched = {f.path: fetch_file(remote.http, remote.store, f, label) for f in files}
+    _, info = read_info({p: f.data for p, f in fetched.items()}, label, remote.reporter)
+    locked = [f.locked for f in fetched.values()]
+    binary = binary_entry(
+        spec=spec, info=info, label=label, fetcher=remote.fetcher, reporter=remote.reporter
+    )
+    if binary is not None:
+        locked.append(binary)
+    canonical = {"github": source.github, "path": source.path, "rev": rev}
+    return locked_model(spec, canonical, info, locked, label)
+
+
+def _walk(
+    api: GitHubClient, url: str, prefix: str, label: str, reporter: Reporter
+) -> list[RemoteFile]:
+    try:
+        data = api.get(url).data
+    except GitHubNotFound:
+        raise GitHubNotFound(
+            f"{label}: no such repository, path or commit on GitHub",
+            hint="check github, path and rev in zoo.toml",
+        ) from None
+    if not isinstance(data, list):
+        raise SourceError(f"{label}: {prefix or 'the path'} is a file, not a model directory")
+    if len(data) >= _MAX_ENTRIES:
+        raise SourceError(f"{label}: the directory has {_MAX_ENTRIES} entries or more")
+    files: list[RemoteFile] = []
+    for entry in data:
+        files.extend(_entry(api, entry, prefix, label, reporter))
+    return sorted(files, key=lambda f: f.path)
+
+
+def _entry(
+    api: GitHubClient, entry: Any, prefix: str, label: str, reporter: Reporter
+) -> list[RemoteFile]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise SourceError(f"{label}: GitHub listed an entry without a name")
+    path = prefix + entry["name"]
+    kind = entry.get("type")
+    if kind == "dir" and isinstance(entry.get("url"), str):
+        return _walk(api, entry["url"], path + "/", label, reporter)
+    download, sha, size = entry.get("download_url"), entry.get("sha"), entry.get("size")
+    if kind != "file" or not isinstance(download, str):
+        reporter.warning(f"{label}/{path}: left out: a {kind}, not a file")
+        return []
+    if not isinstance(sha, str) or not isinstance(size, int) or isinstance(size, bool):
+        raise SourceError(f"{label}: {path} has no sha or size in GitHub's answer")
+    return [RemoteFile(path, size, sha, download)]
