@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoopm.errors import UsageError
-from zoopm.manifest import GistSource, GithubSource, LocalSource, Source
+from zoopm.manifest import GIST_ID_RE, REV_RE, GistSource, GithubSource, LocalSource, Source
 
-_GIST_ID = r"(?:[0-9a-f]{32}|[0-9a-f]{20}|[0-9]{1,12})"
-_REV = r"[0-9a-f]{40}"
+_GIST_ID = f"(?:{GIST_ID_RE.pattern})"
+_REV = REV_RE.pattern
 _GIST_SPEC = re.compile(rf"gist:(?:[A-Za-z0-9-]+/)?({_GIST_ID})(?:@({_REV}))?")
 _GITHUB_SPEC = re.compile(rf"github:([A-Za-z0-9-]+/[A-Za-z0-9._-]+)/(.+?)(?:@({_REV}))?")
 _GIST_URL_PATH = re.compile(rf"/(?:[A-Za-z0-9-]+/)?({_GIST_ID})(?:/({_REV}))?/?")

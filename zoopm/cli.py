@@ -15,6 +15,7 @@ import typer
 
 from zoopm import __version__
 from zoopm.errors import EXIT_FAILURE, ZoopmError
+from zoopm.install import InstallResult
 from zoopm.project import ModelStatus, Project
 from zoopm.settings import Settings
 from zoopm.ui import ConsoleReporter, error_lines, human_size, print_table
@@ -186,23 +187,126 @@ def install(
         if dry_run:
             show_plan(project)
             return
-        result = project.install(frozen=frozen, link_mode=link_mode)
-        plan = result.plan
-        where = _relative(plan.models_dir)
-        if plan.nothing_to_do:
-            reporter.info(f"Nothing to do: {result.kept} files already in place in {where}/")
-            return
-        parts = [f"placed {result.placed} files in {where}/"]
-        if plan.fetch:
-            parts.append(f"{len(plan.fetch)} new in the store ({human_size(result.fetched_bytes)})")
-        if result.removed:
-            parts.append(f"removed {result.removed}")
-        if result.kept:
-            parts.append(f"{result.kept} unchanged")
-        text = ", ".join(parts)
-        reporter.info(text[0].upper() + text[1:])
+        _report_install(project.install(frozen=frozen, link_mode=link_mode), reporter)
 
     _run(ctx, action, offline=offline)
+
+
+def _report_install(result: InstallResult, reporter: ConsoleReporter) -> None:
+    plan = result.plan
+    where = _relative(plan.models_dir)
+    if plan.nothing_to_do:
+        reporter.info(f"Nothing to do: {result.kept} files already in place in {where}/")
+        return
+    parts = [f"placed {result.placed} files in {where}/"]
+    if plan.fetch:
+        parts.append(f"{len(plan.fetch)} new in the store ({human_size(result.fetched_bytes)})")
+    if result.removed:
+        parts.append(f"removed {result.removed}")
+    if result.kept:
+        parts.append(f"{result.kept} unchanged")
+    text = ", ".join(parts)
+    reporter.info(text[0].upper() + text[1:])
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="An index name (zoopm search), gist:ID[@REV], a gist URL, "
+            "github:OWNER/REPO/PATH[@REV], or ./dir.",
+            metavar="MODEL",
+        ),
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="The model's name in zoo.toml and models/.")
+    ] = None,
+    no_install: Annotated[
+        bool, typer.Option("--no-install", help="Only update zoo.toml and zoo.lock.")
+    ] = False,
+) -> None:
+    """Add a model to zoo.toml, pinned to a commit, then lock and install."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        added = project.add(model, name=name, install=False)
+        reporter.info(f"Added {added.spec.name} ({added.spec.source.describe()}) to zoo.toml")
+        if not no_install:
+            _report_install(project.install(), reporter)
+
+    _run(ctx, action)
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The model's name in zoo.toml.")],
+    no_install: Annotated[
+        bool, typer.Option("--no-install", help="Leave the models directory as it is.")
+    ] = False,
+) -> None:
+    """Remove a model from zoo.toml, zoo.lock and the models directory."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        project.remove(name, install=False)
+        reporter.info(f"Removed {name} from zoo.toml and zoo.lock")
+        if not no_install:
+            _report_install(project.install(), reporter)
+
+    _run(ctx, action)
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Models to update (default: all).")
+    ] = None,
+) -> None:
+    """Move gist and repository models to their newest commit, then lock again."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        updates = project.update(names or ())
+        if not updates:
+            reporter.info("Every model is at its newest revision")
+        for item in updates:
+            old = item.old[:12] if item.old else "(no rev)"
+            reporter.info(f"{item.name}: {old} → {item.new[:12]}")
+
+    _run(ctx, action)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    term: Annotated[str, typer.Argument(help="Text to look for in names and descriptions.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Search the model indexes (the built-in one and those in zoo.toml)."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        found = project.search(term)
+        if as_json:
+            rows = [
+                {
+                    "name": e.name,
+                    "source": e.source.canonical(),
+                    "description": e.description,
+                    "owner": e.owner,
+                    "index": e.origin,
+                }
+                for e in found
+            ]
+            print(json.dumps(rows, indent=2))
+            return
+        if not found:
+            reporter.info(f"No model matches {term!r}")
+            return
+        table = [[e.name, e.source.describe(), e.description] for e in found]
+        print_table(["name", "source", "description"], table, project.settings.no_color)
+
+    _run(ctx, action)
 
 
 @app.command("list")

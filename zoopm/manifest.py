@@ -18,9 +18,9 @@ MANIFEST_NAME = "zoo.toml"
 DEFAULT_MODELS_DIR = "models"
 LINK_MODES = ("auto", "hardlink", "symlink", "copy")
 
-_GIST_ID_RE = re.compile(r"[0-9a-f]{20}|[0-9a-f]{32}|[0-9]{1,12}")
-_REV_RE = re.compile(r"[0-9a-f]{40}")
-_REPO_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
+GIST_ID_RE = re.compile(r"[0-9a-f]{20}|[0-9a-f]{32}|[0-9]{1,12}")
+REV_RE = re.compile(r"[0-9a-f]{40}")
+REPO_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
 _URL_SCHEMES = ("http://", "https://", "file://")
 
 
@@ -247,7 +247,7 @@ class _Parser:
         name = key_path.split(".", 1)[1]
         strings = {k: self.string(v, f"{key_path}.{k}") for k, v in spec.items() if k != "binary"}
         rev = strings.get("rev")
-        if rev is not None and not _REV_RE.fullmatch(rev):
+        if rev is not None and not REV_RE.fullmatch(rev):
             self.fail(
                 f"{key_path}.rev",
                 f"{rev!r} is not a full 40-hex commit",
@@ -260,7 +260,7 @@ class _Parser:
             return GistSource(self.gist_id(key_path, strings["gist"]), rev)
         if "github" in strings:
             repo = strings["github"]
-            if not _REPO_RE.fullmatch(repo):
+            if not REPO_RE.fullmatch(repo):
                 self.fail(f"{key_path}.github", f"{repo!r} is not OWNER/REPO", needle=name)
             if "path" not in strings:
                 self.fail(key_path, "a github source needs path, the model directory", needle=name)
@@ -285,7 +285,7 @@ class _Parser:
 
     def gist_id(self, key_path: str, value: str) -> str:
         gist = value.rsplit("/", 1)[-1]
-        if not _GIST_ID_RE.fullmatch(gist):
+        if not GIST_ID_RE.fullmatch(gist):
             self.fail(
                 f"{key_path}.gist",
                 f"{value!r} is not a gist id (20 or 32 hex digits, or digits)",
@@ -389,6 +389,8 @@ def set_model_rev(text: str, name: str, rev: str) -> str:
     models = document.get("models")
     entry = models.get(name) if isinstance(models, dict) else None
     if not isinstance(entry, dict):
-        raise ManifestError(f"zoo.toml: models.{name}: no such model", hint="'zoopm list' shows them")
+        raise ManifestError(
+            f"zoo.toml: models.{name}: no such model", hint="'zoopm list' shows them"
+        )
     entry["rev"] = rev
     return tomlkit.dumps(document)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,14 +15,31 @@ from zoopm.errors import ManifestError, StaleLockError, UsageError
 from zoopm.fetch import Fetcher
 from zoopm.install import InstallPlan, InstallResult, apply_install, plan_install
 from zoopm.lockfile import LOCK_NAME, Lock, LockedModel, read_lock, render_lock
-from zoopm.manifest import LINK_MODES, MANIFEST_NAME, TEMPLATE, Manifest, read_manifest
+from zoopm.manifest import (
+    LINK_MODES,
+    MANIFEST_NAME,
+    TEMPLATE,
+    GistSource,
+    GithubSource,
+    LocalSource,
+    Manifest,
+    ModelSpec,
+    Source,
+    add_model,
+    parse_manifest,
+    read_manifest,
+    remove_model,
+    set_model_rev,
+)
 from zoopm.materialize import is_intact, read_record
+from zoopm.paths import model_name_problem
 from zoopm.reporting import NullReporter, Reporter
 from zoopm.settings import Settings
 from zoopm.store import Store
 
 if TYPE_CHECKING:
     from zoopm.github_api import GitHubClient
+    from zoopm.index import Index, IndexEntry
     from zoopm.net import HttpClient
     from zoopm.resolve import Resolver
 
@@ -245,3 +264,139 @@ class Project:
             if status.model.name == name:
                 return status
         raise UsageError(f"no model named {name!r} in {LOCK_NAME}", hint="'zoopm list' shows them")
+
+    # --- editing zoo.toml: add, remove, update --------------------------------------------
+
+    def indexes(self, manifest: Manifest | None = None) -> list[Index]:
+        """Configured indexes in zoo.toml order, then the built-in one."""
+        from zoopm.index import builtin_index, load_index
+
+        manifest = manifest if manifest is not None else self._manifest_or_none()
+        configured = manifest.indexes if manifest is not None else ()
+        loaded = [load_index(ref.location, self.root, self._read_url) for ref in configured]
+        return [*loaded, builtin_index()]
+
+    def search(self, term: str) -> list[IndexEntry]:
+        from zoopm.index import search
+
+        return search(self.indexes(), term)
+
+    def add(self, spec_text: str, *, name: str | None = None, install: bool = True) -> AddResult:
+        """Adds a model to zoo.toml (pinned to a commit), locks, and installs unless told not to."""
+        from zoopm.addspec import default_name, parse_add_spec
+        from zoopm.index import lookup
+
+        manifest = self.manifest()
+        parsed = parse_add_spec(spec_text, Path.cwd(), self.root)
+        source, suggested = parsed.source, None
+        if parsed.index_name is not None:
+            entry = lookup(self.indexes(manifest), parsed.index_name)
+            if entry is None:
+                raise UsageError(
+                    f"no model named {parsed.index_name!r} in the indexes",
+                    hint=f"'zoopm search {parsed.index_name}' lists similar names",
+                )
+            source, suggested = entry.source, entry.name
+        assert source is not None
+        source = self._pin(source)
+        probe = ModelSpec(name or suggested or "new", source)
+        resolved = self._resolver(manifest).resolve_one(probe)
+        chosen = name or suggested or default_name(source, resolved.caffemodel)
+        problem = model_name_problem(chosen)
+        if problem:
+            raise UsageError(f"--name: {problem}")
+        if manifest.model(chosen) is not None:
+            raise UsageError(
+                f"zoo.toml already has a model named {chosen!r}",
+                hint="choose another with --name, or 'zoopm update' to move its revision",
+            )
+        spec = ModelSpec(chosen, source)
+        previous = self.read_lock()
+        kept = previous.models if previous is not None else ()
+        seeded = Lock("", (*kept, dataclasses.replace(resolved, name=chosen)))
+        self._edit_manifest(add_model(manifest_text(self.manifest_path), spec), seeded)
+        if install:
+            self.install()
+        return AddResult(spec)
+
+    def remove(self, name: str, *, install: bool = True) -> None:
+        """Removes a model from zoo.toml and zoo.lock, and its files from the models directory."""
+        self.manifest()
+        self._edit_manifest(remove_model(manifest_text(self.manifest_path), name), None)
+        if install:
+            self.install()
+
+    def update(self, names: Sequence[str] = (), *, install: bool = False) -> list[Update]:
+        """Moves gist and repository models to their newest commit and locks again."""
+        manifest = self.manifest()
+        unknown = [n for n in names if manifest.model(n) is None]
+        if unknown:
+            raise UsageError(f"no model named {unknown[0]!r} in zoo.toml", hint="'zoopm list'")
+        chosen = [m for m in manifest.models if not names or m.name in names]
+        text = manifest_text(self.manifest_path)
+        updates = []
+        for spec in chosen:
+            if isinstance(spec.source, LocalSource):
+                continue
+            newest = self._newest(spec.source)
+            if newest != spec.source.rev:
+                updates.append(Update(spec.name, spec.source.rev, newest))
+                text = set_model_rev(text, spec.name, newest)
+        if updates:
+            self._edit_manifest(text, None)
+        if install:
+            self.install()
+        return updates
+
+    def _newest(self, source: GistSource | GithubSource) -> str:
+        from zoopm.sources.gist import newest_gist_rev
+        from zoopm.sources.github import newest_repo_rev
+
+        if isinstance(source, GistSource):
+            return newest_gist_rev(self._github(), source.gist)
+        return newest_repo_rev(self._github(), source.github, source.path)
+
+    def _pin(self, source: Source) -> Source:
+        if isinstance(source, LocalSource) or source.rev is not None:
+            return source
+        return dataclasses.replace(source, rev=self._newest(source))
+
+    def _edit_manifest(self, text: str, previous: Lock | None) -> None:
+        """Writes zoo.toml and locks; if locking fails, zoo.toml goes back to what it was."""
+        original = self.manifest_path.read_bytes()
+        manifest = parse_manifest(text, self.manifest_path)
+        atomic_write(self.manifest_path, text.encode())
+        try:
+            self._lock(manifest, previous=previous)
+        except BaseException:
+            atomic_write(self.manifest_path, original)
+            raise
+
+    def _manifest_or_none(self) -> Manifest | None:
+        return self.manifest() if self.manifest_path.exists() else None
+
+    def _read_url(self, url: str) -> bytes:
+        from zoopm.sources.remote import read_small
+
+        return read_small(self._http(), url)
+
+
+@dataclass(frozen=True)
+class AddResult:
+    spec: ModelSpec
+
+
+@dataclass(frozen=True)
+class Update:
+    """One model moved from one commit to another (old is None when zoo.toml had no rev)."""
+
+    name: str
+    old: str | None
+    new: str
+
+
+def manifest_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read: {exc}") from None

@@ -8,11 +8,10 @@ from typing import Any
 from zoopm.errors import SourceError
 from zoopm.github_api import GitHubClient, GitHubNotFound
 from zoopm.lockfile import LockedModel
-from zoopm.manifest import GistSource, ModelSpec
+from zoopm.manifest import REV_RE, GistSource, ModelSpec
 from zoopm.sources.assemble import binary_entry, locked_model, read_info
 from zoopm.sources.remote import Remote, RemoteFile, check_names, fetch_file
 
-_REV = re.compile(r"[0-9a-f]{40}")
 _RAW_BLOB = re.compile(r"/raw/([0-9a-f]{40})/")
 
 
@@ -24,7 +23,7 @@ def newest_gist_rev(api: GitHubClient, gist_id: str) -> str:
         raise GitHubNotFound(f"gist {gist_id}: not found on GitHub") from None
     data = result.data
     version = data[0].get("version") if isinstance(data, list) and data else None
-    if not isinstance(version, str) or not _REV.fullmatch(version):
+    if not isinstance(version, str) or not REV_RE.fullmatch(version):
         raise SourceError(f"gist {gist_id}: GitHub listed no commit for it")
     return version
 

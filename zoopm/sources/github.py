@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 from typing import Any
 
 from zoopm.errors import SourceError
 from zoopm.github_api import GitHubClient, GitHubNotFound
 from zoopm.lockfile import LockedModel
-from zoopm.manifest import GithubSource, ModelSpec
+from zoopm.manifest import REV_RE, GithubSource, ModelSpec
 from zoopm.reporting import Reporter
 from zoopm.sources.assemble import binary_entry, locked_model, read_info
 from zoopm.sources.remote import Remote, RemoteFile, check_names, fetch_file
 
-_REV = re.compile(r"[0-9a-f]{40}")
 _MAX_ENTRIES = 1000  # the contents API lists at most this many entries of a directory
 
 
@@ -26,7 +24,7 @@ def newest_repo_rev(api: GitHubClient, repo: str, path: str) -> str:
     except GitHubNotFound:
         raise GitHubNotFound(f"github {repo}: repository not found on GitHub") from None
     sha = data[0].get("sha") if isinstance(data, list) and data else None
-    if not isinstance(sha, str) or not _REV.fullmatch(sha):
+    if not isinstance(sha, str) or not REV_RE.fullmatch(sha):
         raise SourceError(f"github {repo}/{path}: no commit touches this path")
     return sha
 

@@ -115,3 +115,10 @@ def fetch_file(http: HttpClient, store: Store, file: RemoteFile, label: str) -> 
     return FetchedFile(
         LockedFile(file.path, digest.size, digest.sha1, digest.sha256, (file.url,)), data
     )
+
+
+def read_small(http: HttpClient, url: str, limit: int = MAX_INFO_FILE) -> bytes:
+    """A small file (an index) read whole from a URL, refusing more than limit bytes."""
+    sink = _MemorySink(limit, url)
+    http.download(url, sink, NullProgress())
+    return sink.data
