@@ -13,7 +13,8 @@ from tests.support.fileserver import FileServer
 
 if TYPE_CHECKING:
     from tests.support.cli import Zoopm
-from tests.support.projects import TINY_NET
+from tests.support.github import GitHubEmulator
+from tests.support.projects import REPO, TINY_NET
 
 
 @pytest.fixture(autouse=True)
@@ -51,3 +52,21 @@ def tiny_net(tmp_path: Path) -> Path:
     target = tmp_path / "src" / "tiny_net"
     shutil.copytree(TINY_NET, target)
     return target
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[GitHubEmulator]:
+    """GitHub's API and raw hosts, emulated from fixtures/github; ZOOPM_GITHUB_API points there."""
+    with GitHubEmulator() as emulator:
+        emulator.load_fixtures(REPO / "fixtures" / "github")
+        monkeypatch.setenv("ZOOPM_GITHUB_API", emulator.api_url)
+        yield emulator
+
+
+@pytest.fixture
+def model_host(file_server: FileServer) -> FileServer:
+    """A file server holding the stand-in binaries, reached through [mirrors]."""
+    for binary in sorted((REPO / "fixtures" / "github" / "binaries").iterdir()):
+        file_server.add_file(f"/caffe/{binary.name}", binary)
+        file_server.add_file(f"/nin/{binary.name}", binary)
+    return file_server

@@ -125,7 +125,7 @@ def apply_install(
     """Fetches every missing blob first: a failed download leaves the models directory alone."""
     local, remote = _split_by_origin(plan.fetch, project_root)
     if offline and remote:
-        listed = ", ".join(f"{a.label} ({_size(a.file.size)})" for a in remote[:5])
+        listed = ", ".join(f"{a.label} ({a.file.size:,} bytes)" for a in remote[:5])
         more = f" and {len(remote) - 5} more" if len(remote) > 5 else ""
         raise OfflineError(f"offline: {len(remote)} file(s) are not in the store: {listed}{more}")
     _run_parallel([functools.partial(_download, a, fetcher) for a in remote], jobs)
@@ -227,12 +227,3 @@ def _run_parallel(tasks: list[Callable[[], None]], jobs: int) -> None:
                     pending.cancel()
         if error is not None:
             raise error
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"

@@ -106,7 +106,7 @@ class HttpClient:
             except requests.exceptions.InvalidURL as exc:
                 raise NetworkError(f"{url}: invalid URL: {exc}") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                failure = f"cannot connect: {_short(exc)}"
+                failure = _connection_problem(url, exc)
                 wait = None
             else:
                 if response.status_code < 500:
@@ -169,7 +169,7 @@ class HttpClient:
         except requests.exceptions.InvalidURL as exc:
             raise NetworkError(f"{url}: invalid URL: {exc}") from None
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Retry(f"cannot connect: {_short(exc)}") from None
+            raise _Retry(_connection_problem(url, exc)) from None
         with response:
             status = response.status_code
             if status in _RETRY_STATUSES:
@@ -241,6 +241,21 @@ def _resumes_at(content_range: str | None, offset: int) -> bool:
         return False
     start = content_range[6:].split("-", 1)[0]
     return start.isdigit() and int(start) == offset
+
+
+def _connection_problem(url: str, exc: BaseException) -> str:
+    """What went wrong with a connection, in words instead of urllib3's nested reprs."""
+    text = str(exc)
+    host = urllib.parse.urlsplit(url).hostname or url
+    if isinstance(exc, requests.Timeout):
+        return f"timed out talking to {host}"
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return f"cannot resolve host {host!r} (is it spelled right, and is there a network?)"
+    if "Connection refused" in text:
+        return f"{host} refused the connection"
+    if "RemoteDisconnected" in text or "Connection aborted" in text:
+        return f"{host} closed the connection"
+    return f"cannot connect to {host}: {_short(exc)}"
 
 
 def _short(exc: BaseException) -> str:

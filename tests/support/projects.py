@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.support.fileserver import FileServer
+
 REPO = Path(__file__).resolve().parents[2]
 TINY_NET = REPO / "fixtures" / "tiny_net"
 
@@ -38,3 +40,13 @@ def store_files(store: Path) -> set[str]:
         for p in store.rglob("*")
         if p.is_file() and "locks" not in p.relative_to(store).parts
     }
+
+
+def mirrors_for(host: FileServer) -> str:
+    """A [mirrors] table sending the real model hosts of the fixtures to host."""
+    return (
+        "\n[mirrors]\n"
+        f'"http://dl.caffe.berkeleyvision.org/" = ["{host.url("/caffe/")}"]\n'
+        f'"http://models.zoopm.invalid/nin/" = ["{host.url("/nin/")}"]\n'
+        f'"http://models.zoopm.invalid/jimmie33/" = ["{host.url("/nin/")}"]\n'
+    )
