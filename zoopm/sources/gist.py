@@ -9,8 +9,7 @@ from zoopm.errors import SourceError
 from zoopm.github_api import GitHubClient, GitHubNotFound
 from zoopm.lockfile import LockedModel
 from zoopm.manifest import REV_RE, GistSource, ModelSpec
-from zoopm.sources.assemble import binary_entry, locked_model, read_info
-from zoopm.sources.remote import Remote, RemoteFile, check_names, fetch_file
+from zoopm.sources.remote import Remote, RemoteFile, check_names, pin_files
 
 _RAW_BLOB = re.compile(r"/raw/([0-9a-f]{40})/")
 
@@ -44,15 +43,7 @@ def resolve_gist(spec: ModelSpec, remote: Remote) -> LockedModel:
         ) from None
     files = _listed_files(result.data, label)
     check_names(files, label, flat=True)
-    fetched = {f.path: fetch_file(remote.http, remote.store, f, label) for f in files}
-    _, info = read_info({p: f.data for p, f in fetched.items()}, label, remote.reporter)
-    locked = [f.locked for f in fetched.values()]
-    binary = binary_entry(
-        spec=spec, info=info, label=label, fetcher=remote.fetcher, reporter=remote.reporter
-    )
-    if binary is not None:
-        locked.append(binary)
-    return locked_model(spec, {"gist": source.gist, "rev": rev}, info, locked, label)
+    return pin_files(spec, remote, files, {"gist": source.gist, "rev": rev}, label)
 
 
 def _listed_files(data: Any, label: str) -> list[RemoteFile]:

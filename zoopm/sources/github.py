@@ -10,8 +10,7 @@ from zoopm.github_api import GitHubClient, GitHubNotFound
 from zoopm.lockfile import LockedModel
 from zoopm.manifest import REV_RE, GithubSource, ModelSpec
 from zoopm.reporting import Reporter
-from zoopm.sources.assemble import binary_entry, locked_model, read_info
-from zoopm.sources.remote import Remote, RemoteFile, check_names, fetch_file
+from zoopm.sources.remote import Remote, RemoteFile, check_names, pin_files
 
 _MAX_ENTRIES = 1000  # the contents API lists at most this many entries of a directory
 
@@ -39,16 +38,8 @@ def resolve_repo(spec: ModelSpec, remote: Remote) -> LockedModel:
     first = remote.api.url(f"repos/{source.github}/contents/{quoted}", {"ref": rev})
     files = _walk(remote.api, first, "", label, remote.reporter)
     check_names(files, label)
-    fetched = {f.path: fetch_file(remote.http, remote.store, f, label) for f in files}
-    _, info = read_info({p: f.data for p, f in fetched.items()}, label, remote.reporter)
-    locked = [f.locked for f in fetched.values()]
-    binary = binary_entry(
-        spec=spec, info=info, label=label, fetcher=remote.fetcher, reporter=remote.reporter
-    )
-    if binary is not None:
-        locked.append(binary)
     canonical = {"github": source.github, "path": source.path, "rev": rev}
-    return locked_model(spec, canonical, info, locked, label)
+    return pin_files(spec, remote, files, canonical, label)
 
 
 def _walk(

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from zoopm.digest import git_blob_sha1
 from zoopm.errors import IntegrityError, SourceError
 from zoopm.github_api import GitHubClient
-from zoopm.lockfile import LockedFile
+from zoopm.lockfile import LockedFile, LockedModel
+from zoopm.manifest import ModelSpec
 from zoopm.net import HttpClient
 from zoopm.paths import relative_path_problem
 from zoopm.reporting import NullProgress, Reporter
 from zoopm.sources import BinaryFetcher
+from zoopm.sources.assemble import binary_entry, locked_model, read_info
 from zoopm.store import Expected, Store
 
 MAX_INFO_FILE = 10 * 1024 * 1024  # what GitHub's raw hosts serve for a gist file
@@ -122,3 +124,22 @@ def read_small(http: HttpClient, url: str, limit: int = MAX_INFO_FILE) -> bytes:
     sink = _MemorySink(limit, url)
     http.download(url, sink, NullProgress())
     return sink.data
+
+
+def pin_files(
+    spec: ModelSpec,
+    remote: Remote,
+    files: list[RemoteFile],
+    source: dict[str, str],
+    label: str,
+) -> LockedModel:
+    """Fetches and verifies the listed files, then adds the binary their readme.md names."""
+    fetched = {f.path: fetch_file(remote.http, remote.store, f, label) for f in files}
+    _, info = read_info({p: f.data for p, f in fetched.items()}, label, remote.reporter)
+    locked = [f.locked for f in fetched.values()]
+    binary = binary_entry(
+        spec=spec, info=info, label=label, fetcher=remote.fetcher, reporter=remote.reporter
+    )
+    if binary is not None:
+        locked.append(binary)
+    return locked_model(spec, source, info, locked, label)
