@@ -5,19 +5,18 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import re
-import socket
-import socketserver
 import threading
 import time
 from collections import deque
 from collections.abc import Generator
-from contextlib import closing, suppress
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
+
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 CHUNK_SIZE = 64 * 1024
 
@@ -29,7 +28,6 @@ LOGIN_PAGE = (
 
 _XOR_FF = bytes(i ^ 0xFF for i in range(256))
 _RANGE_RE = re.compile(r"\s*bytes\s*=\s*([0-9]*)\s*-\s*([0-9]*)\s*", re.IGNORECASE)
-_HANDLER_JOIN_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,6 @@ class _State:
         self.entries: dict[str, _Content | _Redirect] = {}
         self.faults: dict[str, deque[_Fault]] = {}
         self.log: list[RequestRecord] = []
-        self.connections: dict[socket.socket, threading.Thread] = {}
         # Set on stop so handlers sleeping in a `slow` fault wake up instead of holding stop().
         self.stopping = threading.Event()
 
@@ -119,67 +116,15 @@ class _State:
         with self.lock:
             self.log.append(entry)
 
-    def opened(self, connection: socket.socket) -> None:
-        with self.lock:
-            self.connections[connection] = threading.current_thread()
 
-    def closed(self, connection: socket.socket) -> None:
-        with self.lock:
-            self.connections.pop(connection, None)
-
-    def disconnect_all(self) -> None:
-        # Keep-alive clients would otherwise pin handler threads (and the port) after stop().
-        with self.lock:
-            # Under the lock, so a handler cannot close (and the OS reuse) the fd meanwhile.
-            for connection in self.connections:
-                with suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-            threads = list(self.connections.values())
-        for thread in threads:
-            if thread is not threading.current_thread():
-                thread.join(_HANDLER_JOIN_SECONDS)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(LoopbackServer):
     def __init__(self, state: _State) -> None:
         self.state = state
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls getfqdn(), which can stall on a reverse DNS lookup.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
+        super().__init__(_Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in separate writes; Nagle plus delayed ACK would stall each one.
-    disable_nagle_algorithm = True
+class _Handler(QuietHandler):
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.state.opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.state.closed(self.connection)
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except (ConnectionError, TimeoutError):
-            # The client went away mid-response; that is a scenario under test, not an error.
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def do_GET(self) -> None:
         self._serve(head=False)
@@ -376,7 +321,6 @@ class FileServer:
     def __init__(self) -> None:
         self._state = _State()
         self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self._stopped = False
         self._lifecycle = threading.Lock()
 
@@ -385,30 +329,19 @@ class FileServer:
             if self._server is not None or self._stopped:
                 raise RuntimeError("a FileServer can be started only once")
             server = _Server(self._state)
-            # A short poll keeps stop() (which waits for the next poll) fast across many tests.
-            thread = threading.Thread(
-                target=server.serve_forever,
-                kwargs={"poll_interval": 0.01},
-                name=f"FileServer:{server.server_port}",
-                daemon=True,
-            )
-            thread.start()
-            self._server, self._thread = server, thread
+            server.serve_in_thread(f"FileServer:{server.server_port}")
+            self._server = server
         return self
 
     def stop(self) -> None:
         with self._lifecycle:
-            server, thread = self._server, self._thread
-            self._server, self._thread = None, None
+            server = self._server
+            self._server = None
             self._stopped = True
         if server is None:
             return
         self._state.stopping.set()
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join()
-        self._state.disconnect_all()
+        server.stop()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -24,20 +24,18 @@ import fnmatch
 import hashlib
 import json
 import re
-import socket
-import socketserver
 import threading
 import time
 import tomllib
 import urllib.parse
 from collections import deque
-from contextlib import suppress
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
+
+from tests.support.loopback import LoopbackServer, QuietHandler
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "github"
 
@@ -93,7 +91,6 @@ _GIST_EPOCH = calendar.timegm((2015, 2, 15, 8, 0, 0))
 _REPO_EPOCH = calendar.timegm((2017, 3, 1, 12, 0, 0))
 _DIFF_LINE_LIMIT = 20_000
 _MAX_DRAIN = 1024 * 1024
-_HANDLER_JOIN_SECONDS = 2.0
 _T = TypeVar("_T")
 # (extension, MIME type, Linguist language); anything else is text/plain with no language.
 _FILE_TYPES = {
@@ -220,48 +217,18 @@ class _Ctx:
 # --- the servers -----------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(LoopbackServer):
     def __init__(self, emulator: GitHubEmulator, kind: str) -> None:
         self.emulator = emulator
         self.kind = kind
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls getfqdn(), which can stall on a reverse DNS lookup.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
+        super().__init__(_Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(QuietHandler):
     server: _Server
 
     def version_string(self) -> str:
         return "GitHub.com"
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.emulator._opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.emulator._closed(self.connection)
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -339,10 +306,8 @@ class GitHubEmulator:
         self._raw_faults: dict[str, int] = {}
         self._log: list[ApiRequest] = []
         self._request_number = 0
-        self._connections: dict[socket.socket, threading.Thread] = {}
         self._servers: tuple[_Server, _Server] | None = None
         self._ports = (0, 0)  # kept after stop, for handlers still finishing a request
-        self._threads: list[threading.Thread] = []
         self._stopped = False
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -353,38 +318,20 @@ class GitHubEmulator:
                 raise RuntimeError("a GitHubEmulator can be started only once")
             servers = (_Server(self, "api"), _Server(self, "raw"))
             for server in servers:
-                thread = threading.Thread(
-                    target=server.serve_forever,
-                    kwargs={"poll_interval": 0.01},
-                    name=f"GitHubEmulator-{server.kind}:{server.server_port}",
-                    daemon=True,
-                )
-                thread.start()
-                self._threads.append(thread)
+                server.serve_in_thread(f"GitHubEmulator-{server.kind}:{server.server_port}")
             self._servers = servers
             self._ports = (servers[0].server_port, servers[1].server_port)
         return self
 
     def stop(self) -> None:
         with self._lifecycle:
-            servers, threads = self._servers, self._threads
-            self._servers, self._threads = None, []
+            servers = self._servers
+            self._servers = None
             self._stopped = True
         if servers is None:
             return
         for server in servers:
-            server.shutdown()
-            server.server_close()
-        for thread in threads:
-            thread.join()
-        with self._lock:
-            for connection in self._connections:
-                with suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
-            handlers = list(self._connections.values())
-        for handler in handlers:
-            if handler is not threading.current_thread():
-                handler.join(_HANDLER_JOIN_SECONDS)
+            server.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -396,14 +343,6 @@ class GitHubEmulator:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def _opened(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections[connection] = threading.current_thread()
-
-    def _closed(self, connection: socket.socket) -> None:
-        with self._lock:
-            self._connections.pop(connection, None)
 
     def _port(self, index: int) -> int:
         servers = self._servers
