@@ -17,6 +17,7 @@ from zoopm.errors import ProjectError
 # entry on `zoopm add`, so whatever an index accepts zoo.toml must accept too.
 from zoopm.manifest import GIST_ID_RE, REPO_RE, REV_RE, GistSource, GithubSource
 from zoopm.paths import model_name_problem, relative_path_problem
+from zoopm.tomlerrors import describe_toml_error
 
 BUILTIN_ORIGIN = "built-in index"
 INDEX_VERSION = 1
@@ -66,7 +67,7 @@ def parse_index(text: str, origin: str) -> Index:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ProjectError(f"{_toml_where(origin, exc)}: {_toml_problem(exc)}", _HINT) from None
+        raise ProjectError(describe_toml_error(origin, exc), _HINT) from None
     return _Reader(text, origin).index(data)
 
 
@@ -137,17 +138,6 @@ def search(indexes: Sequence[Index], term: str) -> list[IndexEntry]:
 
 def _by_name(entry: IndexEntry) -> tuple[str, str]:
     return entry.name.casefold(), entry.name
-
-
-def _toml_where(origin: str, exc: tomllib.TOMLDecodeError) -> str:
-    match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-    return f"{origin}:{match.group(1)}:{match.group(2)}" if match else origin
-
-
-def _toml_problem(exc: tomllib.TOMLDecodeError) -> str:
-    message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)).strip()
-    message = re.sub(r"\s*\(at end of document\)", " at the end of the file", message)
-    return f"not valid TOML: {message[:1].lower()}{message[1:]}"
 
 
 class _Reader:

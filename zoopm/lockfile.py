@@ -12,6 +12,7 @@ from typing import Any
 from zoopm.digest import is_sha1_hex, is_sha256_hex
 from zoopm.errors import LockfileError
 from zoopm.paths import model_name_problem, relative_path_problem
+from zoopm.tomlerrors import describe_toml_error
 
 LOCK_NAME = "zoo.lock"
 LOCK_VERSION = 1
@@ -86,10 +87,7 @@ def parse_lock(text: str, where: str = LOCK_NAME) -> Lock:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        place = f"{where}:{match.group(1)}" if match else where
-        problem = re.sub(r"\s*\(at .*?\)", "", str(exc))
-        raise LockfileError(f"{place}: not valid TOML: {problem}") from None
+        raise LockfileError(describe_toml_error(where, exc)) from None
     return _LockReader(where).lock(data)
 
 

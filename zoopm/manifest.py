@@ -13,6 +13,7 @@ from typing import Any
 
 from zoopm.errors import ManifestError
 from zoopm.paths import model_name_problem, relative_path_problem
+from zoopm.tomlerrors import describe_toml_error
 
 MANIFEST_NAME = "zoo.toml"
 DEFAULT_MODELS_DIR = "models"
@@ -138,19 +139,8 @@ def parse_manifest(text: str, path: Path) -> Manifest:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{_where(path, exc)}: {_toml_problem(exc)}") from None
+        raise ManifestError(describe_toml_error(path.name, exc)) from None
     return _Parser(text, path).manifest(data)
-
-
-def _where(path: Path, exc: tomllib.TOMLDecodeError) -> str:
-    match = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-    return f"{path.name}:{match.group(1)}:{match.group(2)}" if match else path.name
-
-
-def _toml_problem(exc: tomllib.TOMLDecodeError) -> str:
-    message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)).strip()
-    message = re.sub(r"\s*\(at end of document\)", " at the end of the file", message)
-    return f"not valid TOML: {message[:1].lower()}{message[1:]}"
 
 
 class _Parser:

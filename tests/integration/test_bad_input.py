@@ -31,7 +31,7 @@ MANIFESTS = {
 LOCKS = {
     "path_climbs_out.lock": "zoo.lock: model[tiny].file[0].path: '../../etc/passwd' climbs out",
     "bad_sha1.lock": "zoo.lock: model[tiny].file[0].sha1: expected 40 lower-case hex digits",
-    "broken_toml.lock": "zoo.lock:3: not valid TOML",
+    "broken_toml.lock": "zoo.lock:3:8: not valid TOML: expected ']]'",
     "future_version.lock": "zoo.lock: version 7 is newer than this zoopm understands",
     "size_not_a_number.lock": "zoo.lock: model[tiny].file[0].size: expected int",
 }
