@@ -200,7 +200,7 @@ def _report_install(result: InstallResult, reporter: ConsoleReporter) -> None:
         return
     parts = [f"placed {result.placed} files in {where}/"]
     if plan.fetch:
-        parts.append(f"{len(plan.fetch)} new in the store ({human_size(result.fetched_bytes)})")
+        parts.append(f"{len(plan.fetch)} new in the store ({human_size(plan.fetch_bytes)})")
     if result.removed:
         parts.append(f"removed {result.removed}")
     if result.kept:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from zoopm.digest import Digest
 from zoopm.errors import IntegrityError, NetworkError, OfflineError, ZoopmError
 from zoopm.reporting import Reporter
-from zoopm.store import Blob, Expected, Store
+from zoopm.store import Expected, Store
 
 if TYPE_CHECKING:
     from zoopm.net import HttpClient
@@ -52,32 +53,42 @@ class Fetcher:
 
     def fetch_binary(self, url: str, sha1: str | None, label: str) -> Digest:
         """The binary's digest, from the store when its sha1 is known there, else downloaded."""
-        if sha1 is not None:
-            sha256 = self._store.find_sha1(sha1)
-            path = self._store.get(sha256) if sha256 else None
-            if sha256 and path:
-                return Digest(path.stat().st_size, sha1.lower(), sha256)
-        return self.fetch([url], Expected(sha1=sha1), label).digest
+        if sha1 is not None and (stored := self._stored_sha1(sha1)) is not None:
+            return stored
+        key = sha1 or hashlib.sha256(url.encode()).hexdigest()
+        with self._before_download(label, [url], key):
+            # Another process may have stored this binary while we waited for the lock.
+            if sha1 is not None and (stored := self._stored_sha1(sha1)) is not None:
+                return stored
+            return self._download(candidate_urls([url], self._mirrors), Expected(sha1=sha1), label)
 
-    def fetch(self, urls: Sequence[str], expected: Expected, label: str) -> Blob:
-        """A verified blob for expected, taken from the store or downloaded from urls."""
-        key = expected.sha256 or expected.sha1 or hashlib.sha256(urls[0].encode()).hexdigest()
-        if expected.sha256 and (path := self._store.get(expected.sha256)):
-            return Blob(
-                path,
-                Digest(expected.size or path.stat().st_size, expected.sha1 or "", expected.sha256),
-            )
+    def ensure(self, urls: Sequence[str], expected: Expected, label: str) -> None:
+        """Makes sure the store holds the blob expected.sha256 names, downloading it if not."""
+        assert expected.sha256 is not None
+        if self._store.has(expected.sha256):
+            return
+        with self._before_download(label, urls, expected.sha256):
+            if not self._store.has(expected.sha256):
+                self._download(candidate_urls(urls, self._mirrors), expected, label)
+
+    def _stored_sha1(self, sha1: str) -> Digest | None:
+        sha256 = self._store.find_sha1(sha1)
+        path = self._store.get(sha256) if sha256 else None
+        if sha256 is None or path is None:
+            return None
+        return Digest(path.stat().st_size, sha1.lower(), sha256)
+
+    @contextlib.contextmanager
+    def _before_download(self, label: str, urls: Sequence[str], key: str) -> Iterator[None]:
+        """Refuses what cannot be downloaded, then holds the blob's lock for the download."""
         if self._offline:
             raise OfflineError(f"{label}: not in the store, and zoopm is offline")
         if not urls:
             raise NetworkError(f"{label}: not in the store and there is no URL to download it from")
         with self._store.blob_lock(key):
-            # Another process may have finished this blob while we waited for the lock.
-            if expected.sha256 and (path := self._store.get(expected.sha256)):
-                return Blob(path, Digest(path.stat().st_size, expected.sha1 or "", expected.sha256))
-            return self._download(candidate_urls(urls, self._mirrors), expected, label)
+            yield
 
-    def _download(self, candidates: list[str], expected: Expected, label: str) -> Blob:
+    def _download(self, candidates: list[str], expected: Expected, label: str) -> Digest:
         failures: list[ZoopmError] = []
         client = self._client()
         for url in candidates:
@@ -85,7 +96,7 @@ class Fetcher:
             try:
                 with self._store.writer(expected, url) as writer:
                     client.download(url, writer, progress)
-                    return writer.commit()
+                    return writer.commit().digest
             except (NetworkError, IntegrityError) as exc:
                 failures.append(exc)
                 if len(candidates) > 1:

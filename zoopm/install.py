@@ -57,7 +57,6 @@ class InstallResult:
     placed: int
     removed: int
     kept: int
-    fetched_bytes: int
 
 
 def plan_install(lock: Lock, models_dir: Path, store: Store) -> InstallPlan:
@@ -164,7 +163,7 @@ def _materialise(
             f"{plan.models_dir / name / path}: no longer locked, but changed since zoopm placed "
             "it; left in place"
         )
-    return InstallResult(plan, placed_count, removed, len(plan.keep), plan.fetch_bytes)
+    return InstallResult(plan, placed_count, removed, len(plan.keep))
 
 
 def _split_by_origin(
@@ -189,7 +188,7 @@ def _expected(file: LockedFile) -> Expected:
 
 
 def _download(action: FileAction, fetcher: Fetcher) -> None:
-    fetcher.fetch(action.file.urls, _expected(action.file), action.label)
+    fetcher.ensure(action.file.urls, _expected(action.file), action.label)
 
 
 def _ingest(action: FileAction, path: Path, store: Store, fetcher: Fetcher) -> None:
@@ -197,7 +196,7 @@ def _ingest(action: FileAction, path: Path, store: Store, fetcher: Fetcher) -> N
         store.ingest_file(path, _expected(action.file), str(path))
     except IntegrityError as exc:
         if action.file.urls:
-            fetcher.fetch(action.file.urls, _expected(action.file), action.label)
+            fetcher.ensure(action.file.urls, _expected(action.file), action.label)
             return
         raise StaleLockError(
             f"{path}: changed since zoo.lock was written ({exc.message.split(': ', 1)[1]})",

@@ -124,15 +124,19 @@ class Manifest:
 
 
 def read_manifest(path: Path) -> Manifest:
+    return parse_manifest(read_manifest_text(path), path)
+
+
+def read_manifest_text(path: Path) -> str:
+    """zoo.toml's text, for parsing or for an edit that keeps its comments."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ManifestError(
             f"{path}: no zoo.toml here", hint="run 'zoopm init' to create one, or pass -C DIR"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read: {exc}") from None
-    return parse_manifest(text, path)
 
 
 def parse_manifest(text: str, path: Path) -> Manifest:

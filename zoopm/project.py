@@ -28,6 +28,7 @@ from zoopm.manifest import (
     add_model,
     parse_manifest,
     read_manifest,
+    read_manifest_text,
     remove_model,
     set_model_rev,
 )
@@ -314,7 +315,7 @@ class Project:
         previous = self.read_lock()
         kept = previous.models if previous is not None else ()
         seeded = Lock("", (*kept, dataclasses.replace(resolved, name=chosen)))
-        self._edit_manifest(add_model(manifest_text(self.manifest_path), spec), seeded)
+        self._edit_manifest(add_model(read_manifest_text(self.manifest_path), spec), seeded)
         if install:
             self.install()
         return AddResult(spec)
@@ -322,7 +323,7 @@ class Project:
     def remove(self, name: str, *, install: bool = True) -> None:
         """Removes a model from zoo.toml and zoo.lock, and its files from the models directory."""
         self.manifest()
-        self._edit_manifest(remove_model(manifest_text(self.manifest_path), name), None)
+        self._edit_manifest(remove_model(read_manifest_text(self.manifest_path), name), None)
         if install:
             self.install()
 
@@ -333,7 +334,7 @@ class Project:
         if unknown:
             raise UsageError(f"no model named {unknown[0]!r} in zoo.toml", hint="'zoopm list'")
         chosen = [m for m in manifest.models if not names or m.name in names]
-        text = manifest_text(self.manifest_path)
+        text = read_manifest_text(self.manifest_path)
         updates = []
         for spec in chosen:
             if isinstance(spec.source, LocalSource):
@@ -393,10 +394,3 @@ class Update:
     name: str
     old: str | None
     new: str
-
-
-def manifest_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read: {exc}") from None
