@@ -99,3 +99,48 @@ class RateLimitError(NetworkError):
     """GitHub refused the request because the API rate limit is used up."""
 
     default_hint = "set GITHUB_TOKEN to a GitHub token: 5,000 requests an hour instead of 60"
+
+
+class Cancelled(ZoopmError):
+    """The run was interrupted (Ctrl-C, SIGTERM) or a sibling task failed; work stopped early."""
+
+    exit_code = 130
+    default_hint = "run the command again to continue"
+
+
+class BusyError(ZoopmError):
+    """Another zoopm process holds a lock this one needs, for longer than zoopm waits."""
+
+    default_hint = "wait for the other zoopm to finish, or stop it; then run the command again"
+
+
+class FileSystemError(ZoopmError):
+    """An operating-system error on a named path: permissions, a full disk, a read-only mount."""
+
+    default_hint = "check the path, its permissions and the free space"
+
+
+_ERRNO_HINTS = {
+    "EACCES": "check the permissions of the path (and of the directories above it)",
+    "EPERM": "check the permissions of the path (and of the directories above it)",
+    "EROFS": "the file system is mounted read-only; point zoopm somewhere writable",
+    "ENOSPC": "the disk is full: free some space (zoopm gc can reclaim store space) and retry",
+    "EDQUOT": "the disk quota is used up: free some space and retry",
+    "EFBIG": "the file is larger than this system or your limits allow (ulimit -f)",
+    "ENOENT": "the path does not exist",
+    "ENOTDIR": "a part of the path is a file, not a directory",
+    "EISDIR": "the path is a directory, not a file",
+    "ELOOP": "the path goes through a symbolic link, which zoopm does not follow here",
+}
+
+
+def from_os_error(exc: OSError, path: object | None = None) -> FileSystemError:
+    """The user-facing form of an OSError: the path, what went wrong, what to try."""
+    import errno as _errno
+
+    where = path if path is not None else exc.filename
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    name = _errno.errorcode.get(exc.errno or 0, "")
+    hint = _ERRNO_HINTS.get(name, FileSystemError.default_hint)
+    message = f"{where}: {reason}" if where is not None else reason
+    return FileSystemError(message, hint)
