@@ -1,4 +1,4 @@
-"""Cancellable work: a token that Ctrl-C or a failed sibling sets, and a bounded pool that obeys it."""
+"""Cancellable work: a token set by Ctrl-C or a failed sibling, and a pool that obeys it."""
 
 from __future__ import annotations
 
