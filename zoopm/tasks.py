@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from zoopm.errors import Cancelled, ZoopmError
 
@@ -77,7 +77,7 @@ def run_tasks(tasks: Sequence[Callable[[], T]], jobs: int, token: CancelToken) -
     return _Pool(tasks, min(jobs, len(tasks)), CancelToken(token)).run()
 
 
-class _Pool:
+class _Pool(Generic[T]):
     def __init__(self, tasks: Sequence[Callable[[], T]], jobs: int, token: CancelToken) -> None:
         self._tasks = tasks
         self._jobs = jobs
