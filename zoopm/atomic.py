@@ -4,25 +4,57 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
+# What open(2) asks for when a program makes an ordinary file; the kernel takes the umask off.
+_USUAL_MODE = 0o666
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Writes data to a temp file beside path, fsyncs it, then renames it over path."""
+
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Writes data to a temp file beside path, fsyncs it, then renames it over path.
+
+    The file gets mode when given; otherwise a file being replaced keeps its permission bits and
+    a new file gets the usual mode under the umask (0666 & ~umask), as any editor would give it.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    wanted = mode if mode is not None else _existing_mode(path)
+    fd, temp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as handle:
+            if wanted is not None:
+                os.fchmod(handle.fileno(), wanted)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(name, path)
+        os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            Path(name).unlink()
+            temp.unlink()
         raise
     fsync_dir(path.parent)
+
+
+def _existing_mode(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(path.stat().st_mode) & 0o777
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new, empty, uniquely named file beside path, created with the usual mode.
+
+    Not tempfile.mkstemp: it creates files 0600, and that mode would survive the rename.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(temp, flags, _USUAL_MODE), temp
+        except FileExistsError:
+            continue
 
 
 def fsync_dir(path: Path) -> None:
