@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import unicodedata
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
@@ -12,6 +13,30 @@ from zoopm.reporting import NullProgress, Progress
 
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
+
+
+# Characters that reorder or hide text on a terminal (bidi overrides and isolates).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str, keep: str = "") -> str:
+    """text with every control character shown as an escape (ESC as \\x1b), except those in keep.
+
+    Readmes and indexes are someone else's text: printed raw, an escape sequence in a license
+    could clear the screen, recolour the terminal, or hide what zoopm says next.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char
+        if char in keep or not _is_control(char)
+        else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
 
 
 def human_size(n: int) -> str:
@@ -55,9 +80,10 @@ class ConsoleReporter:
             self._line(message)
 
     def _line(self, text: str) -> None:
+        text = printable(text, keep="\n\t")
         with self._lock:
             if self._progress is not None:
-                self._progress.console.print(text, markup=False, highlight=False)
+                self._progress.console.print(text, markup=False, highlight=False, emoji=False)
             else:
                 print(text, file=self.stream, flush=True)
 
@@ -69,7 +95,7 @@ class ConsoleReporter:
             if self._progress is None:
                 self._progress = _make_progress(self.stream, self.no_color)
                 self._progress.start()
-            task = self._progress.add_task(label, total=total)
+            task = self._progress.add_task(printable(label), total=total)
             return _BarProgress(self._progress, task)
 
     def close(self) -> None:
@@ -125,16 +151,22 @@ def error_lines(error: ZoopmError) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return printable(" ".join(text.split()))
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], no_color: bool) -> None:
+    """Prints rows under headers; every cell is literal text, never rich markup or emoji codes.
+
+    Cells carry licenses, descriptions and names from readmes and indexes: read as markup,
+    'BSD [/see LICENSE]' is an error and '[red]x[/red]' loses its brackets.
+    """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, pad_edge=False, show_edge=False)
     for header in headers:
-        table.add_column(header, overflow="fold")
+        table.add_column(Text(printable(header)), overflow="fold")
     for row in rows:
-        table.add_row(*row)
-    Console(no_color=no_color, highlight=False).print(table)
+        table.add_row(*(Text(printable(cell)) for cell in row))
+    Console(no_color=no_color, highlight=False, emoji=False, markup=False).print(table)
