@@ -6,14 +6,18 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoopm.errors import ManifestError
 from zoopm.paths import model_name_problem, relative_path_problem
 from zoopm.tomlerrors import describe_toml_error
+
+if TYPE_CHECKING:
+    from tomlkit import TOMLDocument
+    from tomlkit.items import InlineTable
 
 MANIFEST_NAME = "zoo.toml"
 DEFAULT_MODELS_DIR = "models"
@@ -130,7 +134,8 @@ def read_manifest(path: Path) -> Manifest:
 def read_manifest_text(path: Path) -> str:
     """zoo.toml's text, for parsing or for an edit that keeps its comments."""
     try:
-        return path.read_text(encoding="utf-8")
+        # Bytes, then decode: read_text would turn CRLF into LF and an edit would write that back.
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ManifestError(
             f"{path}: no zoo.toml here", hint="run 'zoopm init' to create one, or pass -C DIR"
@@ -350,41 +355,123 @@ def add_model(text: str, spec: ModelSpec) -> str:
     """zoo.toml text with one model set to spec; every comment and other entry is kept."""
     import tomlkit
 
-    document = tomlkit.parse(text)
+    document = _edit_document(text)
     if "models" not in document:
         document["models"] = tomlkit.table()
-    models = document["models"]
-    assert isinstance(models, tomlkit.items.Table)
-    entry = tomlkit.inline_table()
-    entry.update(spec.canonical())
-    models[spec.name] = entry
-    return tomlkit.dumps(document)
+    models = _models_table(document)
+    entry = _inline(spec.canonical().items(), "")
+    if isinstance(models, tomlkit.items.InlineTable):
+        others = [(key, value) for key, value in models.items() if key != spec.name]
+        document["models"] = _inline([*others, (spec.name, entry)], _padding(models))
+    else:
+        models[spec.name] = entry
+    return _same_newlines(text, document.as_string())
 
 
 def remove_model(text: str, name: str) -> str:
     """zoo.toml text without the named model; every comment and other entry is kept."""
     import tomlkit
 
-    document = tomlkit.parse(text)
-    models = document.get("models")
-    if not isinstance(models, dict) or name not in models:
+    document = _edit_document(text)
+    models = _models_table(document) if "models" in document else {}
+    if name not in models:
         raise ManifestError(
             f"zoo.toml: models.{name}: no such model", hint="'zoopm list' shows them"
         )
-    del models[name]
-    return tomlkit.dumps(document)
+    if isinstance(models, tomlkit.items.InlineTable):
+        # tomlkit's own delete leaves the removed entry's separator behind ('{  b = ...').
+        others = [(key, value) for key, value in models.items() if key != name]
+        document["models"] = _inline(others, _padding(models))
+    else:
+        del models[name]
+    return _same_newlines(text, document.as_string())
 
 
 def set_model_rev(text: str, name: str, rev: str) -> str:
     """zoo.toml text with one model's rev changed; everything else is kept byte for byte."""
-    import tomlkit
-
-    document = tomlkit.parse(text)
-    models = document.get("models")
-    entry = models.get(name) if isinstance(models, dict) else None
+    document = _edit_document(text)
+    models = _models_table(document) if "models" in document else {}
+    entry = models.get(name)
     if not isinstance(entry, dict):
         raise ManifestError(
             f"zoo.toml: models.{name}: no such model", hint="'zoopm list' shows them"
         )
     entry["rev"] = rev
-    return tomlkit.dumps(document)
+    return _same_newlines(text, document.as_string())
+
+
+# --- editing helpers (tomlkit, imported lazily: reading zoo.toml needs only tomllib) ----------
+
+
+def _edit_document(text: str) -> TOMLDocument:
+    """zoo.toml as a tomlkit document; text tomlkit cannot read is a ManifestError."""
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        return tomlkit.parse(text)
+    except TOMLKitError as exc:
+        raise ManifestError(f"{MANIFEST_NAME}: cannot edit: {_one_line(str(exc))}") from None
+
+
+def _models_table(document: TOMLDocument) -> MutableMapping[str, Any]:
+    models = document["models"]
+    if not isinstance(models, dict):
+        raise ManifestError(
+            f"{MANIFEST_NAME}: models: expected a table, got {_kind(models)}",
+            hint='write [models] with one line per model, e.g. tiny = { path = "dir" }',
+        )
+    return models
+
+
+def _padding(table: InlineTable) -> str:
+    """The space the user put inside an inline table's braces, so a rebuilt one looks the same."""
+    return " " if table.as_string().startswith("{ ") else ""
+
+
+def _inline(pairs: Iterable[tuple[str, object]], pad: str) -> InlineTable:
+    """An inline table {key = value, ...} with pad inside its braces.
+
+    Values that came from the document keep their own text; new ones are rendered by tomlkit.
+    """
+    import tomlkit
+
+    text = _inline_text(pairs, pad)
+    value = tomlkit.parse(f"v = {text}")["v"]
+    assert isinstance(value, tomlkit.items.InlineTable)
+    return value
+
+
+def _inline_text(pairs: Iterable[tuple[str, object]], pad: str) -> str:
+    import tomlkit
+
+    body = ", ".join(f"{tomlkit.key(key).as_string()} = {_value_text(v)}" for key, v in pairs)
+    return f"{{{pad}{body}{pad}}}" if body else "{}"
+
+
+def _value_text(value: object) -> str:
+    """value as TOML text on one line: a document item as the user wrote it, else rendered."""
+    import tomlkit
+
+    if isinstance(value, dict) and not isinstance(value, tomlkit.items.InlineTable):
+        # A table the user spelt with dotted keys or a [header] has no one-line text of its own.
+        return _inline_text(value.items(), "")
+    if isinstance(value, tomlkit.items.Item):
+        return value.as_string().strip()
+    return tomlkit.item(value).as_string().strip()
+
+
+def _same_newlines(original: str, edited: str) -> str:
+    """edited ending in a newline if original did, and with CRLF where original uses CRLF only.
+
+    tomlkit writes LF for what it adds, and appends to the last table without a line end.
+    """
+    if original.endswith("\n") and edited and not edited.endswith("\n"):
+        edited += "\n"
+    if "\r\n" in original and re.search(r"(?<!\r)\n", original) is None:
+        return re.sub(r"(?<!\r)\n", "\r\n", edited)
+    return edited
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
