@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import fnmatch
+import os
+import stat
 from pathlib import Path
 
 from zoopm.digest import digest_file
 from zoopm.errors import ManifestError
 from zoopm.lockfile import LockedFile, LockedModel
 from zoopm.manifest import LocalSource, ModelSpec
+from zoopm.paths import case_collision, name_problem, shown
 from zoopm.reporting import Reporter
 from zoopm.sources import BinaryFetcher
 from zoopm.sources.assemble import binary_entry, locked_model, read_info
@@ -35,7 +39,7 @@ def resolve_local(
             hint=f"create it, or point models.{spec.name}.path at a model directory",
         )
     label = source.path.rstrip("/")
-    files = {path: directory / path for path in _list_files(directory)}
+    files = {path: directory / path for path in _list_files(directory, label, reporter)}
     _, info = read_info(files, label, reporter)
     binary_path = info.caffemodel if spec.binary else None
     locked = []
@@ -54,6 +58,7 @@ def resolve_local(
         fetcher=fetcher,
         reporter=reporter,
         on_disk=directory / binary_path if binary_path else None,
+        # The readme of a directory in the user's own project: file:// URLs are theirs to use.
     )
     if binary is not None:
         locked.append(binary)
@@ -65,13 +70,96 @@ def _is_weights(path: str) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in _WEIGHT_PATTERNS)
 
 
-def _list_files(directory: Path) -> list[str]:
-    """Regular files below directory as sorted POSIX paths; hidden names are skipped."""
-    found = []
-    for path in directory.rglob("*"):
-        relative = path.relative_to(directory)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if path.is_file():
-            found.append(relative.as_posix())
-    return sorted(found)
+_HINT_RENAME = (
+    "rename the file or move it out of the model directory: zoo.lock and models/ need plain "
+    "UTF-8 names without backslashes or control characters"
+)
+
+
+def _list_files(directory: Path, label: str, reporter: Reporter) -> list[str]:
+    """Regular files below directory as sorted POSIX paths; hidden names are skipped.
+
+    Symlinks are followed, to files and to directories alike: the directory is the user's own
+    content, and a link is how it shares a file with another model. A link that leads back to a
+    directory above it would make the tree endless, so it is an error, as is a dangling link.
+    Every name is checked here, where it enters, so zoo.lock never holds one it cannot read back.
+    """
+    walker = _Walker(label, reporter)
+    walker.walk(directory, "", frozenset({_identity(directory.stat())}))
+    collision = case_collision(walker.found)
+    if collision is not None:
+        first, second = collision
+        raise ManifestError(
+            f"{label}: {shown(first)} and {shown(second)} differ only in case",
+            hint="rename one: on macOS and Windows both names are the same file",
+        )
+    return sorted(walker.found)
+
+
+class _Walker:
+    """Collects the files of one model directory, following symlinks, refusing loops."""
+
+    def __init__(self, label: str, reporter: Reporter) -> None:
+        self.label = label
+        self.reporter = reporter
+        self.found: list[str] = []
+
+    def walk(self, directory: Path, prefix: str, ancestors: frozenset[tuple[int, int]]) -> None:
+        for name in sorted(_entries(directory, prefix, self.label)):
+            if name.startswith("."):
+                continue
+            relative = prefix + name
+            problem = name_problem(relative)
+            if problem:
+                raise ManifestError(f"{self.label}: {problem}", hint=_HINT_RENAME)
+            info = _stat(directory / name, relative, self.label)
+            if stat.S_ISDIR(info.st_mode):
+                identity = _identity(info)
+                if identity in ancestors:
+                    raise ManifestError(
+                        f"{self.label}: {shown(relative)} is a symlink loop: it leads back to a "
+                        "directory above it",
+                        hint="remove the link, or point it at a directory outside this one",
+                    )
+                self.walk(directory / name, relative + "/", ancestors | {identity})
+            elif stat.S_ISREG(info.st_mode):
+                self.found.append(relative)
+            else:
+                self.reporter.warning(
+                    f"{self.label}/{relative}: left out: not a regular file or directory"
+                )
+
+
+def _entries(directory: Path, prefix: str, label: str) -> list[str]:
+    try:
+        return os.listdir(directory)
+    except OSError as exc:
+        raise ManifestError(
+            f"{label}: {shown(prefix or '.')}: cannot list: {exc.strerror}",
+            hint="check the directory's permissions",
+        ) from None
+
+
+def _stat(path: Path, relative: str, label: str) -> os.stat_result:
+    """The status of what path leads to, symlinks followed."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{label}: {shown(relative)} is a dangling symlink: what it points to does not exist",
+            hint="remove the link, or restore what it points to",
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ManifestError(
+                f"{label}: {shown(relative)} is a symlink loop: it leads back to itself",
+                hint="remove the link, or point it at a file or directory",
+            ) from None
+        raise ManifestError(
+            f"{label}: {shown(relative)}: cannot read: {exc.strerror}",
+            hint="check the file's permissions",
+        ) from None
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
