@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from zoopm import __version__
-from zoopm.errors import EXIT_FAILURE, ZoopmError
+from zoopm.errors import EXIT_FAILURE, ZoopmError, from_os_error
 from zoopm.install import InstallResult
 from zoopm.project import ModelStatus, Project
 from zoopm.settings import Settings
@@ -29,6 +30,17 @@ app = typer.Typer(
 )
 
 T = TypeVar("T")
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that it unwinds like Ctrl-C (files closed, record
+    written) and ends with exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
 
 
 @dataclass
@@ -74,6 +86,7 @@ def _run(
     """Runs one Project operation; any ZoopmError becomes two lines and an exit code."""
     options: Options = ctx.obj
     reporter: ConsoleReporter | None = None
+    project: Project | None = None
     try:
         settings = Settings.from_env()
         if offline:
@@ -86,17 +99,26 @@ def _run(
         )
         start = options.project if options.project is not None else Path.cwd()
         # init creates a project, so it must not climb to a zoo.toml in a parent directory.
-        make = Project.discover if discover else Project
-        with make(start, settings, reporter) as project:
+        if discover:
+            project = Project.discover(start, settings, reporter)
+        else:
+            project = Project(start, settings, reporter, cwd=start)
+        with project:
             return action(project, reporter)
     except ZoopmError as error:
+        _fail(reporter, error)
+    except OSError as exc:
+        # The library wraps the OS errors it expects; any other is still the user's to fix.
+        _fail(reporter, from_os_error(exc))
+    except KeyboardInterrupt as interrupt:
+        if project is not None:
+            project.token.cancel()
         if reporter is not None:
             reporter.close()
-        print(error_lines(error), file=sys.stderr)
-        raise typer.Exit(error.exit_code) from None
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        raise typer.Exit(130) from None
+        terminated = isinstance(interrupt, _Terminated)
+        print(f"error: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        print("hint: nothing half-done was kept; run the command again to go on", file=sys.stderr)
+        raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:
@@ -111,6 +133,14 @@ def _run(
     finally:
         if reporter is not None:
             reporter.close()
+    raise AssertionError("unreachable")
+
+
+def _fail(reporter: ConsoleReporter | None, error: ZoopmError) -> None:
+    if reporter is not None:
+        reporter.close()
+    print(error_lines(error), file=sys.stderr)
+    raise typer.Exit(error.exit_code) from None
 
 
 @app.command()
@@ -230,10 +260,10 @@ def add(
     """Add a model to zoo.toml, pinned to a commit, then lock and install."""
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
-        added = project.add(model, name=name, install=False)
+        added = project.add(model, name=name, install=not no_install)
         reporter.info(f"Added {added.spec.name} ({added.spec.source.describe()}) to zoo.toml")
-        if not no_install:
-            _report_install(project.install(), reporter)
+        if added.installed is not None:
+            _report_install(added.installed, reporter)
 
     _run(ctx, action)
 
@@ -249,10 +279,10 @@ def remove(
     """Remove a model from zoo.toml, zoo.lock and the models directory."""
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
-        project.remove(name, install=False)
+        installed = project.remove(name, install=not no_install)
         reporter.info(f"Removed {name} from zoo.toml and zoo.lock")
-        if not no_install:
-            _report_install(project.install(), reporter)
+        if installed is not None:
+            _report_install(installed, reporter)
 
     _run(ctx, action)
 
@@ -420,4 +450,5 @@ def _relative(path: Path) -> str:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
     app(prog_name="zoopm")

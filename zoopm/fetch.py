@@ -11,6 +11,9 @@ from zoopm.digest import Digest
 from zoopm.errors import IntegrityError, NetworkError, OfflineError, ZoopmError
 from zoopm.reporting import Reporter
 from zoopm.store import Expected, Store
+from zoopm.tasks import CancelToken
+
+DEFAULT_LOCK_TIMEOUT = 600.0
 
 if TYPE_CHECKING:
     from zoopm.net import HttpClient
@@ -44,12 +47,18 @@ class Fetcher:
         mirrors: Mapping[str, Sequence[str]],
         reporter: Reporter,
         offline: bool = False,
+        *,
+        token: CancelToken | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         self._store = store
         self._client = client
         self._mirrors = mirrors
         self._reporter = reporter
         self._offline = offline
+        self._token = token
+        self._lock_timeout = lock_timeout
+        self._swept = False
 
     def fetch_binary(self, url: str, sha1: str | None, label: str) -> Digest:
         """The binary's digest, from the store when its sha1 is known there, else downloaded."""
@@ -63,20 +72,20 @@ class Fetcher:
             return self._download(candidate_urls([url], self._mirrors), Expected(sha1=sha1), label)
 
     def ensure(self, urls: Sequence[str], expected: Expected, label: str) -> None:
-        """Makes sure the store holds the blob expected.sha256 names, downloading it if not."""
+        """Makes sure the store holds the blob expected.sha256 names, proven, downloading if not."""
         assert expected.sha256 is not None
-        if self._store.has(expected.sha256):
+        if self._proven(expected):
             return
         with self._before_download(label, urls, expected.sha256):
-            if not self._store.has(expected.sha256):
+            if not self._proven(expected):
                 self._download(candidate_urls(urls, self._mirrors), expected, label)
 
+    def _proven(self, expected: Expected) -> bool:
+        assert expected.sha256 is not None
+        return self._store.prove(expected.sha256, expected.size, expected.sha1) is not None
+
     def _stored_sha1(self, sha1: str) -> Digest | None:
-        sha256 = self._store.find_sha1(sha1)
-        path = self._store.get(sha256) if sha256 else None
-        if sha256 is None or path is None:
-            return None
-        return Digest(path.stat().st_size, sha1.lower(), sha256)
+        return self._store.find_by_sha1(sha1)
 
     @contextlib.contextmanager
     def _before_download(self, label: str, urls: Sequence[str], key: str) -> Iterator[None]:
@@ -85,13 +94,24 @@ class Fetcher:
             raise OfflineError(f"{label}: not in the store, and zoopm is offline")
         if not urls:
             raise NetworkError(f"{label}: not in the store and there is no URL to download it from")
-        with self._store.blob_lock(key):
+        if not self._swept:
+            self._swept = True
+            self._store.sweep_partials()
+        with self._store.blob_lock(
+            key,
+            timeout=self._lock_timeout,
+            token=self._token,
+            on_wait=self._reporter.info,
+            label=label,
+        ):
             yield
 
     def _download(self, candidates: list[str], expected: Expected, label: str) -> Digest:
         failures: list[ZoopmError] = []
         client = self._client()
         for url in candidates:
+            if self._token is not None:
+                self._token.check()
             progress = self._reporter.transfer(label, expected.size)
             try:
                 with self._store.writer(expected, url) as writer:

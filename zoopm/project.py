@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -13,7 +15,13 @@ from zoopm.atomic import atomic_write
 from zoopm.changes import lock_changes, manifest_changes
 from zoopm.errors import ManifestError, StaleLockError, UsageError
 from zoopm.fetch import Fetcher
-from zoopm.install import InstallPlan, InstallResult, apply_install, plan_install
+from zoopm.install import (
+    InstallPlan,
+    InstallResult,
+    apply_install,
+    count_installed,
+    plan_install,
+)
 from zoopm.lockfile import LOCK_NAME, Lock, LockedModel, read_lock, render_lock
 from zoopm.manifest import (
     LINK_MODES,
@@ -32,11 +40,13 @@ from zoopm.manifest import (
     remove_model,
     set_model_rev,
 )
-from zoopm.materialize import is_intact, read_record
+from zoopm.materialize import ModelsTree
 from zoopm.paths import model_name_problem
+from zoopm.record import read_record
 from zoopm.reporting import NullReporter, Reporter
 from zoopm.settings import Settings
 from zoopm.store import Store
+from zoopm.tasks import CancelToken
 
 if TYPE_CHECKING:
     from zoopm.github_api import GitHubClient
@@ -77,12 +87,19 @@ class Project:
         root: Path,
         settings: Settings | None = None,
         reporter: Reporter | None = None,
+        *,
+        cwd: Path | None = None,
     ) -> None:
         self.root = root.absolute()
+        # Where relative paths the user types (zoopm add ./dir) are taken from: -C DIR, or root.
+        self.cwd = cwd.absolute() if cwd is not None else self.root
         self.settings = settings if settings is not None else Settings.from_env()
         self.reporter: Reporter = reporter if reporter is not None else NullReporter()
+        # Cancelling it (Ctrl-C, SIGTERM) stops downloads and resolution at the next chunk.
+        self.token = CancelToken()
         self._client: HttpClient | None = None
         self._github_client: GitHubClient | None = None
+        self._exclusive_depth = 0
 
     @classmethod
     def discover(
@@ -92,8 +109,8 @@ class Project:
         start = start.absolute()
         for directory in (start, *start.parents):
             if (directory / MANIFEST_NAME).is_file():
-                return cls(directory, settings, reporter)
-        return cls(start, settings, reporter)
+                return cls(directory, settings, reporter, cwd=start)
+        return cls(start, settings, reporter, cwd=start)
 
     @property
     def manifest_path(self) -> Path:
@@ -141,7 +158,13 @@ class Project:
     def _fetcher(self, manifest: Manifest | None) -> Fetcher:
         mirrors = manifest.mirror_map() if manifest is not None else {}
         return Fetcher(
-            self.store, self._http, mirrors, self.reporter, offline=self.settings.offline
+            self.store,
+            self._http,
+            mirrors,
+            self.reporter,
+            offline=self.settings.offline,
+            token=self.token,
+            lock_timeout=self.settings.lock_timeout,
         )
 
     def _resolver(self, manifest: Manifest | None) -> Resolver:
@@ -181,13 +204,45 @@ class Project:
 
     def lock(self, *, check: bool = False) -> LockResult:
         """Resolves zoo.toml into zoo.lock; with check, only says whether zoo.lock is current."""
-        return self._lock(self.manifest(), check=check)
+        if check:
+            return self._lock(self.manifest(), check=True)
+        with self.exclusive():
+            return self._lock(self.manifest())
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Holds this project's lock: one zoopm at a time edits zoo.toml, zoo.lock and models/.
+
+        Reentrant within the Project, so add can lock and install under one hold.
+        """
+        if self._exclusive_depth:
+            self._exclusive_depth += 1
+            try:
+                yield
+            finally:
+                self._exclusive_depth -= 1
+            return
+        from zoopm.locks import hold_lock
+
+        key = hashlib.sha256(str(self.root).encode()).hexdigest()[:32]
+        with hold_lock(
+            self.settings.home / "locks" / f"project-{key}.lock",
+            f"working in {self.root}",
+            timeout=self.settings.lock_timeout,
+            token=self.token,
+            on_wait=self.reporter.info,
+        ):
+            self._exclusive_depth = 1
+            try:
+                yield
+            finally:
+                self._exclusive_depth = 0
 
     def _lock(
         self, manifest: Manifest, *, check: bool = False, previous: Lock | None = None
     ) -> LockResult:
         old = self.read_lock()
-        new = self._resolver(manifest).resolve(manifest, previous or old)
+        new = self._resolver(manifest).resolve(manifest, previous or old, check=check)
         old_text = self.lock_path.read_text(encoding="utf-8") if old is not None else None
         new_text = render_lock(new)
         changes = tuple(lock_changes(old, new)) if new_text != old_text else ()
@@ -218,7 +273,22 @@ class Project:
             if changes:
                 self.reporter.info(f"{LOCK_NAME} is out of date ({', '.join(changes)}); locking")
                 lock = self._lock(manifest).lock
-        return lock, plan_install(lock, self.models_dir(manifest), self.store)
+        plan = plan_install(lock, self.models_dir(manifest), self.store)
+        if plan.place:
+            # Before a byte is fetched, the lock must agree with each pinned readme.md; a no-op
+            # install skips this (and the readme parser with it).
+            from zoopm.resolve import disagreement_error
+
+            placing = {action.model.name for action in plan.place}
+            wrong = self._resolver(manifest).check_pins(
+                model for model in lock.models if model.name in placing
+            )
+            if wrong and frozen:
+                raise disagreement_error(wrong)
+            if wrong:
+                lock = self._lock(manifest).lock  # resolves the disagreeing models again
+                plan = plan_install(lock, self.models_dir(manifest), self.store)
+        return lock, plan
 
     def install(self, *, frozen: bool = False, link_mode: str | None = None) -> InstallResult:
         """Makes the models directory hold exactly the locked files, fetching what is missing."""
@@ -226,6 +296,16 @@ class Project:
         mode = link_mode or manifest.link_mode
         if mode not in LINK_MODES:
             raise UsageError(f"--link-mode: {mode!r} is not one of {', '.join(LINK_MODES)}")
+        if not self._exclusive_depth:
+            # The no-op path takes no lock and writes nothing; real work plans again under it.
+            _, plan = self.plan(frozen=frozen)
+            if plan.nothing_to_do:
+                return InstallResult(plan, 0, 0, len(plan.keep))
+        with self.exclusive():
+            return self._install(frozen=frozen, mode=mode)
+
+    def _install(self, *, frozen: bool, mode: str) -> InstallResult:
+        manifest = self.manifest()
         _, plan = self.plan(frozen=frozen)
         result = apply_install(
             plan,
@@ -236,6 +316,7 @@ class Project:
             reporter=self.reporter,
             jobs=self.settings.jobs,
             offline=self.settings.offline,
+            token=self.token,
         )
         if not plan.nothing_to_do:
             self.store.register_project(self.lock_path)
@@ -250,14 +331,11 @@ class Project:
         models_dir = self.models_dir(manifest)
         record = read_record(models_dir)
         result = []
-        for model in lock.models:
-            installed = 0
-            for file in model.files:
-                placed = record.placed(model.name, file.path)
-                target = models_dir / model.name / file.path
-                if placed and placed.sha256 == file.sha256 and is_intact(target, placed):
-                    installed += 1
-            result.append(ModelStatus(model, manifest.model(model.name) is not None, installed))
+        with ModelsTree(models_dir, self.store.blob_path) as tree:
+            for model in lock.models:
+                installed = count_installed(model, record, tree, self.store)
+                declared = manifest.model(model.name) is not None
+                result.append(ModelStatus(model, declared, installed))
         return result
 
     def show(self, name: str) -> ModelStatus:
@@ -283,12 +361,19 @@ class Project:
         return search(self.indexes(), term)
 
     def add(self, spec_text: str, *, name: str | None = None, install: bool = True) -> AddResult:
-        """Adds a model to zoo.toml (pinned to a commit), locks, and installs unless told not to."""
+        """Adds a model to zoo.toml (pinned to a commit), locks, and installs unless told not to.
+
+        If any step fails (or is interrupted), zoo.toml and zoo.lock are put back as they were.
+        """
+        with self.exclusive():
+            return self._add(spec_text, name=name, install=install)
+
+    def _add(self, spec_text: str, *, name: str | None, install: bool) -> AddResult:
         from zoopm.addspec import default_name, parse_add_spec
         from zoopm.index import lookup
 
         manifest = self.manifest()
-        parsed = parse_add_spec(spec_text, Path.cwd(), self.root)
+        parsed = parse_add_spec(spec_text, self.cwd, self.root)
         source, suggested = parsed.source, None
         if parsed.index_name is not None:
             entry = lookup(self.indexes(manifest), parsed.index_name)
@@ -298,7 +383,8 @@ class Project:
                     hint=f"'zoopm search {parsed.index_name}' lists similar names",
                 )
             source, suggested = entry.source, entry.name
-        assert source is not None
+        if source is None:
+            raise UsageError(f"cannot read {spec_text!r} as a model")
         source = self._pin(source)
         probe = ModelSpec(name or suggested or "new", source)
         resolved = self._resolver(manifest).resolve_one(probe)
@@ -315,20 +401,39 @@ class Project:
         previous = self.read_lock()
         kept = previous.models if previous is not None else ()
         seeded = Lock("", (*kept, dataclasses.replace(resolved, name=chosen)))
+        lock_before = self.lock_path.read_bytes() if self.lock_path.exists() else None
+        manifest_before = self.manifest_path.read_bytes()
         self._edit_manifest(add_model(read_manifest_text(self.manifest_path), spec), seeded)
+        installed = None
         if install:
-            self.install()
-        return AddResult(spec)
+            try:
+                installed = self.install()
+            except BaseException:
+                self._restore(manifest_before, lock_before)
+                raise
+        return AddResult(spec, installed)
 
-    def remove(self, name: str, *, install: bool = True) -> None:
+    def _restore(self, manifest: bytes, lock: bytes | None) -> None:
+        atomic_write(self.manifest_path, manifest)
+        if lock is None:
+            with contextlib.suppress(FileNotFoundError):
+                self.lock_path.unlink()
+        else:
+            atomic_write(self.lock_path, lock)
+
+    def remove(self, name: str, *, install: bool = True) -> InstallResult | None:
         """Removes a model from zoo.toml and zoo.lock, and its files from the models directory."""
-        self.manifest()
-        self._edit_manifest(remove_model(read_manifest_text(self.manifest_path), name), None)
-        if install:
-            self.install()
+        with self.exclusive():
+            self.manifest()
+            self._edit_manifest(remove_model(read_manifest_text(self.manifest_path), name), None)
+            return self.install() if install else None
 
     def update(self, names: Sequence[str] = (), *, install: bool = False) -> list[Update]:
         """Moves gist and repository models to their newest commit and locks again."""
+        with self.exclusive():
+            return self._update(names, install=install)
+
+    def _update(self, names: Sequence[str], *, install: bool) -> list[Update]:
         manifest = self.manifest()
         unknown = [n for n in names if manifest.model(n) is None]
         if unknown:
@@ -385,6 +490,7 @@ class Project:
 @dataclass(frozen=True)
 class AddResult:
     spec: ModelSpec
+    installed: InstallResult | None = None
 
 
 @dataclass(frozen=True)

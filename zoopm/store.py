@@ -1,21 +1,34 @@
-"""The content-addressed blob store shared by every project of a user (the only filelock user)."""
+"""The content-addressed blob store shared by every project of a user; a blob is proven before use.
+
+A published blob is read-only and stamped with a fixed mtime (as Nix stamps its store). Anything
+that writes to it, through a hard link in some models directory or by hand, changes its mtime or
+mode or size; such a blob is hashed again before it is linked again, and quarantined if wrong.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
+import re
 import stat
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoopm.atomic import atomic_write, fsync_dir
-from zoopm.digest import CHUNK_SIZE, Digest, Hasher, digest_file, is_sha256_hex
-from zoopm.errors import IntegrityError, StoreError
+from zoopm.digest import CHUNK_SIZE, Digest, Hasher, is_sha256_hex
+from zoopm.errors import IntegrityError, StoreError, ZoopmError, from_os_error
+from zoopm.locks import hold_lock, pid_alive
+from zoopm.tasks import CancelToken
+from zoopm.trust import MAX_DOWNLOAD_BYTES
 
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+_WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+STAMP_NS = 1_000_000_000  # every blob's mtime: one second after the epoch
+_PARTIAL = re.compile(r"blob-(\d+)-.*\.part")
 
 
 @dataclass(frozen=True)
@@ -47,34 +60,149 @@ class Store:
     def _alias_path(self, sha1: str) -> Path:
         return self.root / "sha1" / sha1[:2] / sha1
 
-    def has(self, sha256: str) -> bool:
-        return self.blob_path(sha256).is_file()
+    def has(self, sha256: str, size: int | None = None) -> bool:
+        """Whether the blob is there and shows no sign of tampering (stat only, no hashing)."""
+        return self._looks_intact(self.blob_path(sha256), size)
 
     def get(self, sha256: str) -> Path | None:
+        """The blob's path if a regular file is there; callers that trust it must prove() it."""
         path = self.blob_path(sha256)
-        return path if path.is_file() else None
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                return path
+        return None
+
+    def prove(self, sha256: str, size: int | None = None, sha1: str | None = None) -> Path | None:
+        """The blob's path once it is shown to be sha256 (and sha1); None if missing or wrong.
+
+        An untouched blob costs one stat. A blob with any sign of tampering is hashed again:
+        if its bytes are right it is stamped again, otherwise it is moved to quarantine/.
+        """
+        path = self.blob_path(sha256)
+        if self._looks_intact(path, size) and (sha1 is None or self._alias_says(sha1, sha256)):
+            return path
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise from_os_error(exc, path) from None
+        digest = _hash_no_follow(path) if stat.S_ISREG(info.st_mode) else None
+        if digest is None or digest.sha256 != sha256 or (size is not None and digest.size != size):
+            self.quarantine(path)
+            return None
+        if sha1 is not None and digest.sha1 != sha1.lower():
+            raise IntegrityError(
+                f"{path}: zoo.lock pins sha1 {sha1.lower()} with sha256 {sha256}, but the bytes "
+                f"with that sha256 have sha1 {digest.sha1}",
+                hint="zoo.lock was edited by hand: run 'zoopm lock' to pin the model again",
+            )
+        self._stamp(path)
+        self._write_alias(digest)
+        return path
 
     def find_sha1(self, sha1: str) -> str | None:
-        """The SHA-256 of the stored blob whose SHA-1 is sha1, if there is one."""
+        """The SHA-256 of the stored blob whose SHA-1 is sha1, proven by hashing it."""
+        digest = self.find_by_sha1(sha1)
+        return digest.sha256 if digest is not None else None
+
+    def find_by_sha1(self, sha1: str) -> Digest | None:
+        """The digest of the stored blob whose SHA-1 is sha1: the alias is followed, then proven.
+
+        Locking pins what this returns, so a wrong alias (or a blob changed on disk) must never
+        hand back another model's bytes: the blob is hashed before its digest is believed.
+        """
+        sha1 = sha1.lower()
         try:
-            sha256 = self._alias_path(sha1.lower()).read_text(encoding="ascii").strip()
-        except (FileNotFoundError, UnicodeDecodeError):
+            sha256 = self._alias_path(sha1).read_text(encoding="ascii").strip()
+        except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
             return None
         except OSError as exc:
             raise StoreError(f"{self.root}: cannot read sha1 alias {sha1}: {exc}") from None
-        return sha256 if is_sha256_hex(sha256) and self.has(sha256) else None
+        if not is_sha256_hex(sha256):
+            return None
+        path = self.blob_path(sha256)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return None
+        digest = _hash_no_follow(path) if stat.S_ISREG(info.st_mode) else None
+        if digest is None or digest.sha256 != sha256:
+            self.quarantine(path)
+            return None
+        if digest.sha1 != sha1:
+            return None  # the alias is wrong; the blob itself is fine
+        self._stamp(path)
+        return digest
+
+    def quarantine(self, path: Path) -> None:
+        """Moves a wrong blob aside (kept for inspection) so that it is fetched again."""
+        target = self.root / "quarantine" / f"{path.name}.{time.time_ns()}"
+        try:
+            _mkdir(target.parent)
+            os.replace(path, target)
+        except FileNotFoundError:
+            return
+        except OSError:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def _looks_intact(self, path: Path, size: int | None) -> bool:
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return False
+        return (
+            stat.S_ISREG(info.st_mode)
+            and info.st_mtime_ns == STAMP_NS
+            and not info.st_mode & _WRITE_BITS
+            and (size is None or info.st_size == size)
+        )
+
+    def _alias_says(self, sha1: str, sha256: str) -> bool:
+        try:
+            return self._alias_path(sha1.lower()).read_text(encoding="ascii").strip() == sha256
+        except (OSError, UnicodeDecodeError):
+            return False
+
+    def _stamp(self, path: Path) -> None:
+        try:
+            os.chmod(path, _READ_ONLY, follow_symlinks=False)
+            os.utime(path, ns=(STAMP_NS, STAMP_NS), follow_symlinks=False)
+        except OSError as exc:
+            raise from_os_error(exc, path) from None
+
+    def _write_alias(self, digest: Digest) -> None:
+        alias = self._alias_path(digest.sha1)
+        if self._alias_says(digest.sha1, digest.sha256):
+            return
+        try:
+            atomic_write(alias, digest.sha256.encode())
+        except OSError as exc:
+            raise from_os_error(exc, alias) from None
 
     def writer(self, expected: Expected, label: str) -> BlobWriter:
         return BlobWriter(self, expected, label)
 
     @contextlib.contextmanager
-    def blob_lock(self, key: str) -> Iterator[None]:
+    def blob_lock(
+        self,
+        key: str,
+        *,
+        timeout: float,
+        token: CancelToken | None = None,
+        on_wait: Callable[[str], None] | None = None,
+        label: str = "",
+    ) -> Iterator[None]:
         """Keeps two processes from downloading the same blob at once; never needed for safety."""
-        from filelock import FileLock
-
-        locks = self.root / "locks"
-        _mkdir(locks)
-        with FileLock(str(locks / f"{key}.lock")):
+        what = f"downloading {label}" if label else "a download"
+        with hold_lock(
+            self.root / "locks" / f"{key}.lock",
+            what,
+            timeout=timeout,
+            token=token,
+            on_wait=on_wait,
+        ):
             yield
 
     def ingest_file(self, source: Path, expected: Expected, label: str) -> Blob:
@@ -95,9 +223,12 @@ class Store:
             return writer.commit()
 
     def verify(self, sha256: str) -> bool:
-        """Whether the stored blob still hashes to its name."""
+        """Whether the stored blob still hashes to its name (always re-hashes)."""
         path = self.get(sha256)
-        return path is not None and digest_file(path).sha256 == sha256
+        if path is None:
+            return False
+        digest = _hash_no_follow(path)
+        return digest is not None and digest.sha256 == sha256
 
     def register_project(self, lock_path: Path) -> None:
         """Records a project that uses the store, so gc can keep what its lock needs."""
@@ -107,21 +238,38 @@ class Store:
         with contextlib.suppress(OSError):
             if record.read_text(encoding="utf-8") == content:
                 return
-        atomic_write(record, content.encode())
+        try:
+            atomic_write(record, content.encode())
+        except OSError as exc:
+            raise from_os_error(exc, record) from None
+
+    def sweep_partials(self) -> None:
+        """Removes temp files of downloads whose process is gone (killed, or power lost)."""
+        tmp = self.root / "tmp"
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(tmp):
+                match = _PARTIAL.fullmatch(entry.name)
+                if match and not pid_alive(int(match.group(1))):
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
     def _publish(self, temp: Path, digest: Digest) -> Blob:
         final = self.blob_path(digest.sha256)
         try:
             _mkdir(final.parent)
             os.chmod(temp, _READ_ONLY)
-            # Content-addressed: if another process got there first, its blob is the same bytes.
-            os.replace(temp, final)
-            fsync_dir(final.parent)
-            alias = self._alias_path(digest.sha1)
-            if not alias.is_file():
-                atomic_write(alias, digest.sha256.encode())
+            os.utime(temp, ns=(STAMP_NS, STAMP_NS))
+            if self._looks_intact(final, digest.size):
+                # Another process stored the same bytes meanwhile; its blob may be linked already.
+                temp.unlink()
+            else:
+                os.replace(temp, final)
+                fsync_dir(final.parent)
+            self._write_alias(digest)
+        except ZoopmError:
+            raise
         except OSError as exc:
-            raise StoreError(f"{self.root}: cannot store blob {digest.sha256}: {exc}") from None
+            raise from_os_error(exc, final) from None
         return Blob(final, digest)
 
 
@@ -135,9 +283,9 @@ class BlobWriter:
         tmp = store.root / "tmp"
         try:
             _mkdir(tmp)
-            fd, name = tempfile.mkstemp(dir=tmp, prefix="blob-", suffix=".part")
+            fd, name = tempfile.mkstemp(dir=tmp, prefix=f"blob-{os.getpid()}-", suffix=".part")
         except OSError as exc:
-            raise StoreError(f"{store.root}: cannot create a temp file: {exc}") from None
+            raise from_os_error(exc, tmp) from None
         self._file = os.fdopen(fd, "wb")
         self._path = Path(name)
         self._hasher = Hasher()
@@ -160,11 +308,18 @@ class BlobWriter:
             raise IntegrityError(
                 f"{self._label}: more than the pinned {limit} bytes arrived",
             )
+        if self._hasher.size + len(chunk) > MAX_DOWNLOAD_BYTES:
+            raise IntegrityError(
+                f"{self._label}: more than {MAX_DOWNLOAD_BYTES // 1024**3} GiB arrived; "
+                "no model binary is that large",
+                hint="the URL does not lead to a model binary; check caffemodel_url",
+            )
         self._hasher.update(chunk)
         try:
             self._file.write(chunk)
         except OSError as exc:
-            raise StoreError(f"{self._store.root}: cannot write: {exc}") from None
+            self.abort()
+            raise from_os_error(exc, self._store.root) from None
 
     def reset(self) -> None:
         """Starts over from byte 0 (a server ignored a resume request)."""
@@ -176,9 +331,12 @@ class BlobWriter:
         digest = self._hasher.digest()
         try:
             self._check(digest)
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            try:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
+            except OSError as exc:
+                raise from_os_error(exc, self._store.root) from None
             blob = self._store._publish(self._path, digest)
         except BaseException:
             self.abort()
@@ -211,3 +369,16 @@ class BlobWriter:
 
 def _mkdir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
+
+
+def _hash_no_follow(path: Path) -> Digest | None:
+    """The digest of the regular file at path, never through a symlink; None if unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    hasher = Hasher()
+    with os.fdopen(fd, "rb") as stream:
+        while chunk := stream.read(CHUNK_SIZE):
+            hasher.update(chunk)
+    return hasher.digest()

@@ -1,0 +1,154 @@
+"""The install record: which files below the models directory zoopm placed, read strictly."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from zoopm.atomic import atomic_write
+from zoopm.digest import is_sha256_hex
+from zoopm.errors import InstallError, from_os_error
+from zoopm.paths import model_name_problem, relative_path_problem
+
+RECORD_NAME = ".zoopm-installed.json"
+RECORD_VERSION = 1
+PENDING = "pending"
+_HOWS = {"reflink", "hardlink", "symlink", "copy", PENDING}
+_MAX_RECORD_BYTES = 64 * 1024 * 1024
+_HINT = (
+    "the record is written only by zoopm; delete it and run 'zoopm install': files whose bytes "
+    "match zoo.lock are taken over, anything else is left alone and named"
+)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """What one placed file looked like right after zoopm put it there.
+
+    how is reflink, hardlink, symlink or copy; or pending: zoopm was about to place a file with
+    this sha256 there when the record was written, so a file there with that content is zoopm's.
+    For a symlink, size is the blob's size and inode and mtime are the link's own.
+    """
+
+    sha256: str
+    size: int
+    mtime_ns: int
+    inode: int
+    how: str
+
+    @property
+    def pending(self) -> bool:
+        return self.how == PENDING
+
+    @classmethod
+    def intent(cls, sha256: str, size: int) -> Placed:
+        return cls(sha256, size, 0, 0, PENDING)
+
+
+@dataclass(frozen=True)
+class Record:
+    """Every file a previous install placed (or was placing), per model and relative path."""
+
+    models: dict[str, dict[str, Placed]]
+
+    def placed(self, model: str, path: str) -> Placed | None:
+        return self.models.get(model, {}).get(path)
+
+    def entries(self) -> list[tuple[str, str, Placed]]:
+        return [
+            (model, path, placed)
+            for model, files in sorted(self.models.items())
+            for path, placed in sorted(files.items())
+        ]
+
+
+def read_record(models_dir: Path) -> Record:
+    """The record, validated as strictly as zoo.lock: no entry may point outside models_dir."""
+    path = models_dir / RECORD_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return Record({})
+    except NotADirectoryError:
+        return Record({})
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InstallError(
+                f"{path}: is a symbolic link; zoopm reads its install record only as a file",
+                hint=_HINT,
+            ) from None
+        raise from_os_error(exc, path) from None
+    with os.fdopen(fd, "rb") as stream:
+        raw = stream.read(_MAX_RECORD_BYTES + 1)
+    if len(raw) > _MAX_RECORD_BYTES:
+        raise InstallError(f"{path}: larger than any install record zoopm writes", hint=_HINT)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InstallError(f"{path}: not valid JSON", hint=_HINT) from None
+    return _Reader(path).record(data)
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> InstallError:
+        return InstallError(f"{self.path}: {key}: {problem}", hint=_HINT)
+
+    def record(self, data: Any) -> Record:
+        if not isinstance(data, dict):
+            raise self.fail("(top)", "expected an object")
+        if data.get("version") != RECORD_VERSION:
+            raise self.fail("version", f"expected {RECORD_VERSION}, found {data.get('version')!r}")
+        models = data.get("models")
+        if not isinstance(models, dict):
+            raise self.fail("models", "expected an object")
+        parsed: dict[str, dict[str, Placed]] = {}
+        for model, files in models.items():
+            problem = model_name_problem(model)
+            if problem:
+                raise self.fail(f"models.{model!r}", problem)
+            if not isinstance(files, dict):
+                raise self.fail(f"models.{model}", "expected an object")
+            parsed[model] = {
+                path: self.entry(entry, f"models.{model}.{path!r}", path)
+                for path, entry in files.items()
+            }
+        return Record(parsed)
+
+    def entry(self, entry: Any, key: str, path: str) -> Placed:
+        problem = relative_path_problem(path)
+        if problem:
+            raise self.fail(key, problem)
+        if not isinstance(entry, dict) or set(entry) != set(Placed.__dataclass_fields__):
+            raise self.fail(key, "expected sha256, size, mtime_ns, inode and how")
+        sha256, how = entry["sha256"], entry["how"]
+        if not isinstance(sha256, str) or not is_sha256_hex(sha256):
+            raise self.fail(f"{key}.sha256", "expected 64 hex digits")
+        if how not in _HOWS:
+            raise self.fail(f"{key}.how", f"{how!r} is not one of {', '.join(sorted(_HOWS))}")
+        numbers = [entry[k] for k in ("size", "mtime_ns", "inode")]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+            raise self.fail(key, "size, mtime_ns and inode must be whole numbers")
+        return Placed(sha256, numbers[0], numbers[1], numbers[2], how)
+
+
+def write_record(models_dir: Path, record: Record) -> None:
+    """Replaces the record in one rename: a crash leaves the old one or the new one."""
+    data = {
+        "version": RECORD_VERSION,
+        "models": {
+            model: {path: asdict(placed) for path, placed in sorted(files.items())}
+            for model, files in sorted(record.models.items())
+            if files
+        },
+    }
+    try:
+        atomic_write(models_dir / RECORD_NAME, (json.dumps(data, indent=1) + "\n").encode())
+    except OSError as exc:
+        raise from_os_error(exc, models_dir / RECORD_NAME) from None
