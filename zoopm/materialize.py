@@ -102,11 +102,13 @@ class ModelsTree:
         if not stat.S_ISREG(info.st_mode):
             return False
         try:
-            file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=fd)
+            file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
         except OSError:
             return False
         hasher = Hasher()
         with os.fdopen(file_fd, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+                return False
             while chunk := stream.read(CHUNK_SIZE):
                 hasher.update(chunk)
         return hasher.digest().sha256 == sha256

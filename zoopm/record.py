@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ RECORD_VERSION = 1
 PENDING = "pending"
 _HOWS = {"reflink", "hardlink", "symlink", "copy", PENDING}
 _MAX_RECORD_BYTES = 64 * 1024 * 1024
+# Never through a symlink; never blocking on a FIFO someone put in its place.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _HINT = (
     "the record is written only by zoopm; delete it and run 'zoopm install': files whose bytes "
     "match zoo.lock are taken over, anything else is left alone and named"
@@ -70,7 +73,7 @@ def read_record(models_dir: Path) -> Record:
     """The record, validated as strictly as zoo.lock: no entry may point outside models_dir."""
     path = models_dir / RECORD_NAME
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         return Record({})
     except NotADirectoryError:
@@ -83,6 +86,8 @@ def read_record(models_dir: Path) -> Record:
             ) from None
         raise from_os_error(exc, path) from None
     with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+            raise InstallError(f"{path}: not a regular file", hint=_HINT)
         raw = stream.read(_MAX_RECORD_BYTES + 1)
     if len(raw) > _MAX_RECORD_BYTES:
         raise InstallError(f"{path}: larger than any install record zoopm writes", hint=_HINT)

@@ -28,6 +28,8 @@ from zoopm.trust import MAX_DOWNLOAD_BYTES
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 STAMP_NS = 1_000_000_000  # every blob's mtime: one second after the epoch
+# Never through a symlink; never blocking on a FIFO someone put in its place.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _PARTIAL = re.compile(r"blob-(\d+)-.*\.part")
 
 
@@ -374,8 +376,11 @@ def _mkdir(path: Path) -> None:
 def _hash_no_follow(path: Path) -> Digest | None:
     """The digest of the regular file at path, never through a symlink; None if unreadable."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _READ_FLAGS)
     except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         return None
     hasher = Hasher()
     with os.fdopen(fd, "rb") as stream:
