@@ -77,11 +77,23 @@ class _Redirect:
 
 @dataclass(frozen=True)
 class _Fault:
-    kind: Literal["none", "fail", "cut", "corrupt", "html", "slow"]
+    kind: Literal[
+        "none",
+        "fail",
+        "cut",
+        "corrupt",
+        "html",
+        "slow",
+        "length",
+        "headers",
+        "unannounced",
+        "stall",
+    ]
     status: int = 500
     headers: tuple[tuple[str, str], ...] = ()
     after_bytes: int = 0
     delay: float = 0.0
+    length_error: int = 0
 
 
 _NO_FAULT = _Fault("none")
@@ -205,9 +217,16 @@ class _Handler(QuietHandler):
             self._simple(entry.status, b"", head, extra=(("Location", entry.location),))
         else:
             cut = fault.after_bytes if fault.kind == "cut" else None
-            self._send_content(entry, head, cut=cut, corrupt=fault.kind == "corrupt")
+            self._send_content(entry, head, cut=cut, corrupt=fault.kind == "corrupt", fault=fault)
 
-    def _send_content(self, content: _Content, head: bool, cut: int | None, corrupt: bool) -> None:
+    def _send_content(
+        self,
+        content: _Content,
+        head: bool,
+        cut: int | None,
+        corrupt: bool,
+        fault: _Fault = _NO_FAULT,
+    ) -> None:
         size = content.size
         status, start, length = 200, 0, size
         range_header = self.headers.get("Range")
@@ -226,22 +245,39 @@ class _Handler(QuietHandler):
 
         self._start(status)
         self.send_header("Content-Type", content.content_type)
-        self.send_header("Content-Length", str(length))
+        if fault.kind == "unannounced":
+            # No length: the body ends when the connection closes (HTTP/1.0 style).
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(max(length + fault.length_error, 0)))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{start + length - 1}/{size}")
+        if fault.kind == "headers":
+            self.send_header("X-Padding", "p" * fault.after_bytes)
         self._send_validators(content)
         self.end_headers()
         if head:
             return
 
         limit = length if cut is None else min(cut, length)
+        stall_at = fault.after_bytes if fault.kind == "stall" else None
         sent = 0
         with closing(content.read(start, limit)) as chunks:
             for chunk in chunks:
-                self.wfile.write(chunk.translate(_XOR_FF) if corrupt else chunk)
-                sent += len(chunk)
-        if sent < length:
-            # The body is short of its Content-Length: closing is the only honest end.
+                pieces = [chunk]
+                if stall_at is not None and sent + len(chunk) > stall_at:
+                    pieces = [chunk[: stall_at - sent], chunk[stall_at - sent :]]
+                for index, piece in enumerate(pieces):
+                    if index:
+                        # The client holds the first bytes, then hears nothing for a while.
+                        self.wfile.flush()
+                        self.server.state.stopping.wait(fault.delay)
+                        stall_at = None
+                    self.wfile.write(piece.translate(_XOR_FF) if corrupt else piece)
+                    sent += len(piece)
+        if sent < length or fault.length_error:
+            # The body does not match its Content-Length: closing is the only honest end.
             self.wfile.flush()
             self.close_connection = True
 
@@ -428,6 +464,35 @@ class FileServer:
         if delay_seconds < 0:
             raise ValueError(f"delay_seconds must be >= 0, not {delay_seconds}")
         self._queue(path, _Fault("slow", delay=delay_seconds), times)
+
+    def misstate_length(self, path: str, by: int, times: int = 1) -> None:
+        """Announces a Content-Length off by `by` bytes (more if > 0), sends the body, closes."""
+        if by == 0:
+            raise ValueError("by must not be 0: that is the true length")
+        self._queue(path, _Fault("length", length_error=by), times)
+
+    def huge_headers(self, path: str, size: int = 100_000, times: int = 1) -> None:
+        """Adds one response header whose value is `size` bytes long."""
+        if size < 1:
+            raise ValueError(f"size must be at least 1, not {size}")
+        self._queue(path, _Fault("headers", after_bytes=size), times)
+
+    def unannounced(self, path: str, times: int = 1) -> None:
+        """Sends the body with no Content-Length, ending it by closing the connection."""
+        self._queue(path, _Fault("unannounced"), times)
+
+    def stall(self, path: str, after_bytes: int, delay_seconds: float, times: int = 1) -> None:
+        """Sends after_bytes of the body, then goes quiet for delay_seconds before the rest."""
+        if after_bytes < 0 or delay_seconds < 0:
+            raise ValueError("after_bytes and delay_seconds must be >= 0")
+        self._queue(path, _Fault("stall", after_bytes=after_bytes, delay=delay_seconds), times)
+
+    def redirect_loop(self, path: str) -> str:
+        """Makes path redirect to a second path that redirects back to it, forever."""
+        _check_path(path)
+        other = path + ".loop"
+        self.redirect(other, self.url(path))
+        return self.redirect(path, self.url(other))
 
     @property
     def requests(self) -> list[RequestRecord]:

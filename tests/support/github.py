@@ -157,6 +157,9 @@ class _Repo:
     trees: dict[str, dict[str, str]] = field(default_factory=dict)  # commit -> path -> blob
     added: list[str] = field(default_factory=list)  # commits in the order they were added
     history: list[str] | None = None  # newest first, as set_repo_history gave it
+    # A private repository answers only a token's requests; its download_urls carry raw_token.
+    private: bool = False
+    raw_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ class _Ctx:
     raw: str
     accept: str
     version: str
+    authenticated: bool = False
 
 
 # --- the servers -----------------------------------------------------------------------------
@@ -492,6 +496,26 @@ class GitHubEmulator:
 
     # --- switches ----------------------------------------------------------------------------
 
+    def make_private(self, owner: str, repo: str) -> str:
+        """Makes a stored repository private, as GitHub serves one; returns its raw token.
+
+        Its API answers need a token (404 without), and each download_url carries
+        ``?token=<raw token>``, without which the raw host answers 404. The raw token is a
+        secret a client must never write down.
+        """
+        with self._lock:
+            entry = self._repos[f"{owner}/{repo}".lower()]
+            entry.private = True
+            entry.raw_token = _new_raw_token(entry.raw_token)
+            return entry.raw_token
+
+    def expire_raw_tokens(self, owner: str, repo: str) -> str:
+        """The private repository's raw token expires: old download_urls get 404 from now on."""
+        with self._lock:
+            entry = self._repos[f"{owner}/{repo}".lower()]
+            entry.raw_token = _new_raw_token(entry.raw_token)
+            return entry.raw_token
+
     def allow_token(self, token: str) -> None:
         """Once any token is allowed, every other token gets 401 Bad credentials."""
         with self._lock:
@@ -602,7 +626,7 @@ class GitHubEmulator:
                     method, path, query_text=query_text, query=query, headers=headers, client=client
                 )
             else:
-                answer = self._raw(method, path, headers)
+                answer = self._raw(method, path, query, headers)
             # Logged before the status line goes out, so a client holding its answer sees it.
             self._log.append(
                 ApiRequest(kind, method, path, query, headers, answer.status, answer.counted)
@@ -696,7 +720,9 @@ class GitHubEmulator:
 
         api_url = f"http://127.0.0.1:{self._ports[0]}{self.api_prefix}"
         raw_base = f"http://127.0.0.1:{self._ports[1]}"
-        ctx = _Ctx(api_url, raw_base, headers.get("accept", ""), version)
+        ctx = _Ctx(
+            api_url, raw_base, headers.get("accept", ""), version, identity.token is not None
+        )
         if route == "/rate_limit" and method in ("GET", "HEAD"):
             return self._finish(
                 _Result(200, self._rate_limit_body(identity, now)),
@@ -918,7 +944,8 @@ class GitHubEmulator:
             rest = parts[2:]
         else:
             return _not_found(_DOCS)
-        if repo is None:
+        if repo is None or (repo.private and not ctx.authenticated):
+            # GitHub hides a private repository from a request without a token: 404, not 403.
             return _not_found(_DOC_REPO)
         if not rest:
             return _Result(200, self._repo_json(repo, ctx))
@@ -1089,7 +1116,7 @@ class GitHubEmulator:
             "node_id": _b64(f"010:Repository{repo.numeric_id}"),
             "name": repo.name,
             "full_name": full,
-            "private": False,
+            "private": repo.private,
             "owner": self._user(repo.owner, ctx),
             "html_url": f"{ctx.raw}/-/github.com/{full}",
             "description": None,
@@ -1098,7 +1125,7 @@ class GitHubEmulator:
             "contents_url": f"{api}/contents/{{+path}}",
             "commits_url": f"{api}/commits{{/sha}}",
             "default_branch": DEFAULT_BRANCH,
-            "visibility": "public",
+            "visibility": "private" if repo.private else "public",
         }
 
     def _entry_json(
@@ -1114,6 +1141,8 @@ class GitHubEmulator:
         html_kind = "tree" if kind == "dir" else "blob"
         html_url = f"{ctx.raw}/-/github.com/{full}/{html_kind}/{ref}/{quoted_path}"
         download = None if kind == "dir" else f"{ctx.raw}/{full}/{ref}/{quoted_path}"
+        if download is not None and repo.private:
+            download += f"?token={repo.raw_token}"
         return {
             "name": path.rsplit("/", 1)[-1],
             "path": path,
@@ -1303,8 +1332,10 @@ class GitHubEmulator:
 
     # --- the raw host ------------------------------------------------------------------------
 
-    def _raw(self, method: str, path: str, headers: dict[str, str]) -> _Answer:
-        status, data = self._raw_lookup(path)
+    def _raw(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str]
+    ) -> _Answer:
+        status, data = self._raw_lookup(path, query.get("token"))
         request_id = self._request_id()
         base = [
             ("Content-Type", "text/plain; charset=utf-8"),
@@ -1339,7 +1370,7 @@ class GitHubEmulator:
                 return _corrupt(data)
         return data
 
-    def _raw_lookup(self, path: str) -> tuple[int, bytes | None]:
+    def _raw_lookup(self, path: str, token: str | None) -> tuple[int, bytes | None]:
         segments = path.split("/")[1:]
         if len(segments) >= 4 and segments[2] == "raw":
             gist = self._gists.get(urllib.parse.unquote(segments[1]))
@@ -1353,7 +1384,7 @@ class GitHubEmulator:
             repo = self._repos.get(
                 f"{urllib.parse.unquote(segments[0])}/{urllib.parse.unquote(segments[1])}".lower()
             )
-            if repo is not None:
+            if repo is not None and (not repo.private or token == repo.raw_token):
                 commit = self._resolve(repo, urllib.parse.unquote(segments[2]))
                 tree = None if commit is None else self._tree_at(repo, commit)
                 file_path = urllib.parse.unquote("/".join(segments[3:]))
@@ -1490,6 +1521,12 @@ def _etag_matches(header: str, etag: str) -> bool:
 def _opaque(tag: str) -> str:
     tag = tag.strip()
     return tag[2:] if tag[:2] in ("W/", "w/") else tag
+
+
+def _new_raw_token(previous: str) -> str:
+    """A raw-host token in GitHub's style: upper-case letters and digits, fresh each time."""
+    seed = f"{previous}\0{time.time_ns()}\0{threading.get_ident()}".encode()
+    return "A" + base64.b32encode(hashlib.sha256(seed).digest()).decode("ascii")[:31]
 
 
 def _hostile_bytes(name: str) -> bytes:
