@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +14,10 @@ from zoopm.errors import UsageError
 
 DEFAULT_GITHUB_API = "https://api.github.com"
 DEFAULT_JOBS = 4
+MAX_JOBS = 64  # more parallel downloads than this only trips servers' abuse limits
+DEFAULT_READ_TIMEOUT = 60.0
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+DEFAULT_LOCK_TIMEOUT = 600.0
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
@@ -25,6 +32,9 @@ class Settings:
     github_token: str | None = None
     jobs: int = DEFAULT_JOBS
     no_color: bool = False
+    # Seconds a download may go without a byte before it is retried (a stalled server).
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
 
     @property
     def store_dir(self) -> Path:
@@ -36,10 +46,12 @@ class Settings:
         return cls(
             home=_home(env),
             offline=_flag(env, "ZOOPM_OFFLINE"),
-            github_api=env.get("ZOOPM_GITHUB_API", "").rstrip("/") or DEFAULT_GITHUB_API,
-            github_token=env.get("GITHUB_TOKEN") or None,
+            github_api=_github_api(env),
+            github_token=_token(env),
             jobs=_jobs(env),
             no_color="NO_COLOR" in env and env["NO_COLOR"] != "",
+            read_timeout=_read_timeout(env),
+            lock_timeout=_lock_timeout(env),
         )
 
     def __repr__(self) -> str:
@@ -47,7 +59,8 @@ class Settings:
         token = "<set>" if self.github_token else None
         return (
             f"Settings(home={self.home!r}, offline={self.offline}, github_api={self.github_api!r}, "
-            f"github_token={token}, jobs={self.jobs}, no_color={self.no_color})"
+            f"github_token={token}, jobs={self.jobs}, no_color={self.no_color}, "
+            f"read_timeout={self.read_timeout})"
         )
 
 
@@ -75,9 +88,87 @@ def _jobs(env: Mapping[str, str]) -> int:
     raw = env.get("ZOOPM_JOBS", "").strip()
     if not raw:
         return DEFAULT_JOBS
-    if not raw.isdigit() or int(raw) < 1:
+    # isascii too: isdigit alone accepts digits such as '²' that int() then refuses.
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_JOBS:
         raise UsageError(
-            f"environment variable ZOOPM_JOBS={raw!r} is not a positive whole number",
+            f"environment variable ZOOPM_JOBS={raw!r} is not a whole number from 1 to {MAX_JOBS}",
             hint="set ZOOPM_JOBS to the number of parallel downloads, for example 4",
         )
     return int(raw)
+
+
+def _github_api(env: Mapping[str, str]) -> str:
+    raw = env.get("ZOOPM_GITHUB_API", "").strip()
+    if not raw:
+        return DEFAULT_GITHUB_API
+    problem = _base_url_problem(raw)
+    if problem:
+        raise UsageError(
+            f"environment variable ZOOPM_GITHUB_API={raw!r} is not usable: {problem}",
+            hint="set it to the API's base URL, such as https://api.github.com or "
+            "https://ghe.example.com/api/v3, or unset it",
+        )
+    return raw.rstrip("/")
+
+
+def _base_url_problem(url: str) -> str | None:
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "it contains a space or a control character"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError as exc:
+        return str(exc)
+    if parts.scheme.lower() not in ("http", "https"):
+        return "it must start with https:// (or http://)"
+    if not parts.hostname:
+        return "it names no host"
+    if parts.query or parts.fragment:
+        return "a base URL takes no ?query or #fragment"
+    return None
+
+
+def _token(env: Mapping[str, str]) -> str | None:
+    # A token read from a file often ends in a newline; that much is forgiven.
+    token = env.get("GITHUB_TOKEN", "").strip()
+    if not token:
+        return None
+    if not token.isascii() or any(c.isspace() or not c.isprintable() for c in token):
+        # The message never quotes the value: a token is a secret even when it is malformed.
+        raise UsageError(
+            "environment variable GITHUB_TOKEN holds spaces, line breaks or non-ASCII "
+            "characters, so it cannot be a GitHub token",
+            hint="set GITHUB_TOKEN to the token alone (ghp_… or github_pat_…), or unset it",
+        )
+    return token
+
+
+def _read_timeout(env: Mapping[str, str]) -> float:
+    raw = env.get("ZOOPM_READ_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_READ_TIMEOUT
+    value = float(raw) if _NUMBER.fullmatch(raw) else math.nan
+    if not 0 < value <= 24 * 3600:
+        raise UsageError(
+            f"environment variable ZOOPM_READ_TIMEOUT={raw!r} is not a number of seconds "
+            "above 0 (and at most a day)",
+            hint="set ZOOPM_READ_TIMEOUT to how long a download may stall, for example 60",
+        )
+    return value
+
+
+def _lock_timeout(env: Mapping[str, str]) -> float:
+    """How long to wait for another zoopm's lock (ZOOPM_LOCK_TIMEOUT, seconds) before giving up."""
+    raw = env.get("ZOOPM_LOCK_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise UsageError(
+            f"environment variable ZOOPM_LOCK_TIMEOUT={raw!r} is not a number of seconds",
+            hint="set ZOOPM_LOCK_TIMEOUT to how long to wait for another zoopm, for example 600",
+        )
+    return value
