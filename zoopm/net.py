@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import random
+import re
+import socket
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import requests
 import urllib3
@@ -18,11 +22,27 @@ from zoopm import __version__
 from zoopm.digest import CHUNK_SIZE
 from zoopm.errors import NetworkError, OfflineError, ZoopmError
 from zoopm.reporting import Progress
+from zoopm.trust import MAX_DOWNLOAD_BYTES
+
+if TYPE_CHECKING:
+    from zoopm.tasks import CancelToken
 
 USER_AGENT = f"zoopm/{__version__} (+https://github.com/zoopm/zoopm)"
+# An API answer is JSON of kilobytes; this bound keeps a wrong or hostile server from filling RAM.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 _RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 _MAX_RETRY_AFTER = 60.0
 _LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+# Query parameters that are credentials: GitHub puts a short-lived one on private raw URLs.
+_SECRET_PARAMS = frozenset({"token"})
+_TOKEN_IN_TEXT = re.compile(r"[?&]token=[^&#'\"\s]*", re.IGNORECASE)
+# What a socket, urllib3 or http.client raise while a body streams: all of them mean "broken".
+_STREAM_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
 
 
 class Sink(Protocol):
@@ -63,7 +83,11 @@ class _Resume:
 
 
 class HttpClient:
-    """One requests.Session per run, with timeouts, bounded retries and resumable downloads."""
+    """One requests.Session per run, with timeouts, bounded retries and resumable downloads.
+
+    Every failure leaves as a ZoopmError: NetworkError for what the network or a server did
+    (so a caller can try the next mirror), Cancelled when the cancel token was set.
+    """
 
     def __init__(
         self,
@@ -73,13 +97,20 @@ class HttpClient:
         read_timeout: float = 60.0,
         attempts: int = 4,
         backoff: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        cancel: CancelToken | None = None,
+        max_answer: int = MAX_ANSWER_BYTES,
+        max_download: int = MAX_DOWNLOAD_BYTES,
     ) -> None:
         self.offline = offline
         self._timeout = (connect_timeout, read_timeout)
         self._attempts = attempts
         self._backoff = backoff
-        self._sleep = sleep
+        self._cancel = cancel
+        # A cancel token's sleep wakes the moment the run is cancelled; time.sleep would not.
+        self._sleep = sleep or (cancel.sleep if cancel is not None else time.sleep)
+        self._max_answer = max_answer
+        self._max_download = max_download
         self._session: requests.Session | None = None
 
     @property
@@ -95,64 +126,87 @@ class HttpClient:
             self._session.close()
 
     def get(self, url: str, headers: dict[str, str]) -> HttpResponse:
-        """One GET read whole, retried on connection errors and 5xx; other statuses are returned."""
+        """One GET read whole (up to max_answer bytes), retried on connection errors and 5xx.
+
+        Other statuses are returned for the caller to judge.
+        """
         if self.offline:
-            raise OfflineError(f"{url}: offline, and this request is not cached")
+            raise OfflineError(f"{without_token(url)}: offline, and this request is not cached")
         for attempt in range(1, self._attempts + 1):
+            self._check_cancel()
             try:
-                response = self.session.get(
-                    url, headers=headers, timeout=self._timeout, allow_redirects=True
-                )
-            except requests.exceptions.InvalidURL as exc:
-                raise NetworkError(f"{url}: invalid URL: {exc}") from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                failure = _connection_problem(url, exc)
-                wait = None
-            else:
-                if response.status_code < 500:
-                    return HttpResponse(
-                        response.url,
-                        response.status_code,
-                        {k.lower(): v for k, v in response.headers.items()},
-                        response.content,
-                    )
-                failure = f"HTTP {response.status_code}"
-                wait = _retry_after(response.headers.get("Retry-After"))
-            if attempt == self._attempts:
-                raise NetworkError(f"{url}: {failure} (gave up after {attempt} attempts)")
-            self.pause(attempt, wait)
+                return self._get_once(url, headers)
+            except _Retry as retry:
+                if attempt == self._attempts:
+                    raise NetworkError(
+                        f"{without_token(url)}: {retry.reason} (gave up after {attempt} attempts)"
+                    ) from None
+                self.pause(attempt, retry.wait)
         raise AssertionError("unreachable")
+
+    def _get_once(self, url: str, headers: dict[str, str]) -> HttpResponse:
+        with self._send(url, headers) as response:
+            if response.status_code >= 500:
+                raise _Retry(
+                    f"HTTP {response.status_code}",
+                    _retry_after(response.headers.get("Retry-After")),
+                )
+            limit = self._max_answer
+            if _content_length(response) > limit:
+                raise self._too_large(url, "the answer", limit)
+            body = bytearray()
+            try:
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    self._check_cancel()
+                    body += chunk
+                    if len(body) > limit:
+                        raise self._too_large(url, "the answer", limit)
+            except _STREAM_ERRORS as exc:
+                raise _Retry(self._broken(url, len(body), exc)) from None
+            return HttpResponse(
+                response.url,
+                response.status_code,
+                {k.lower(): v for k, v in response.headers.items()},
+                bytes(body),
+            )
 
     def pause(self, attempt: int, wait: float | None = None) -> None:
         """Sleeps before retry number attempt: wait if the server said, else backoff with jitter."""
         delay = wait if wait is not None else self._backoff * 2 ** (attempt - 1)
         self._sleep(delay + random.uniform(0, self._backoff / 2))
+        self._check_cancel()
 
     def download(self, url: str, sink: Sink, progress: Progress) -> None:
         """Streams url into sink, resuming with Range after a cut, retrying transient failures."""
         if self.offline:
-            raise OfflineError(f"{url}: offline, and this file is not in the store")
-        scheme = urllib.parse.urlsplit(url).scheme
+            raise OfflineError(f"{without_token(url)}: offline, and this file is not in the store")
+        self._check_cancel()
+        try:
+            scheme = urllib.parse.urlsplit(url).scheme
+        except ValueError as exc:
+            raise NetworkError(f"{without_token(url)}: not a URL: {exc}") from None
         if scheme == "file":
             self._copy_file(url, sink, progress)
             return
         if scheme not in ("http", "https"):
             raise NetworkError(
-                f"{url}: unsupported URL scheme {scheme!r}", hint="use http or https"
+                f"{without_token(url)}: unsupported URL scheme {scheme!r}", hint="use http or https"
             )
         resume = _Resume()
         for attempt in range(1, self._attempts + 1):
+            self._check_cancel()
             try:
                 self._attempt(url, sink, progress, resume)
                 return
             except _Retry as retry:
                 if attempt == self._attempts:
                     raise NetworkError(
-                        f"{url}: {retry.reason} (gave up after {attempt} attempts)"
+                        f"{without_token(url)}: {retry.reason} (gave up after {attempt} attempts)"
                     ) from None
                 self.pause(attempt, retry.wait)
 
     def _attempt(self, url: str, sink: Sink, progress: Progress, resume: _Resume) -> None:
+        where = without_token(url)
         # Identity encoding: the hashes are of the file's bytes, and Range counts those bytes.
         headers = {"Accept-Encoding": "identity"}
         offset = sink.written
@@ -162,20 +216,18 @@ class HttpClient:
             sink.reset()
             progress.restart()
             offset = 0
-        try:
-            response = self.session.get(
-                url, headers=headers, stream=True, timeout=self._timeout, allow_redirects=True
-            )
-        except requests.exceptions.InvalidURL as exc:
-            raise NetworkError(f"{url}: invalid URL: {exc}") from None
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Retry(_connection_problem(url, exc)) from None
-        with response:
+        with self._send(url, headers) as response:
             status = response.status_code
             if status in _RETRY_STATUSES:
                 raise _Retry(f"HTTP {status}", _retry_after(response.headers.get("Retry-After")))
+            if status == 416 and offset and _complete_at(response, offset):
+                # The previous answer broke off after its last byte (a Content-Length that
+                # promised more than the file has): every byte is here already.
+                return
             if status not in (200, 206):
-                raise NetworkError(f"{url}: HTTP {status} {response.reason or ''}".rstrip())
+                raise NetworkError(
+                    f"{without_token(url)}: HTTP {status} {response.reason or ''}".rstrip()
+                )
             if status == 206 and not _resumes_at(response.headers.get("Content-Range"), offset):
                 sink.reset()
                 progress.restart()
@@ -183,10 +235,13 @@ class HttpClient:
             if status == 200 and offset:
                 sink.reset()
                 progress.restart()
+                offset = 0
+            if offset + _content_length(response) > self._max_download:
+                raise self._too_large(url, "the file", self._max_download)
             content_type = response.headers.get("Content-Type", "")
             if content_type.split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml"):
                 raise NetworkError(
-                    f"{url}: the server answered with an HTML page, not a model binary",
+                    f"{where}: the server answered with an HTML page, not a model binary",
                     hint="the link leads to a web page (a Dropbox link needs ?dl=1); "
                     "find a direct download URL or add a [mirrors] entry",
                 )
@@ -198,33 +253,143 @@ class HttpClient:
     def _stream(
         self, url: str, response: requests.Response, sink: Sink, progress: Progress
     ) -> None:
+        where = without_token(url)
         try:
             # read1 hands over whatever has arrived, so bytes before a cut are kept for the resume.
             while chunk := response.raw.read1(CHUNK_SIZE):
+                self._check_cancel()
                 if sink.written == 0 and chunk.startswith(_LFS_POINTER):
                     raise NetworkError(
-                        f"{url}: the server answered with a Git LFS pointer, not the binary",
+                        f"{where}: the server answered with a Git LFS pointer, not the binary",
                         hint="download the file through Git LFS, or use its media URL",
                     )
+                if sink.written + len(chunk) > self._max_download:
+                    raise self._too_large(url, "the file", self._max_download)
                 sink.write(chunk)
                 progress.advance(len(chunk))
         except ZoopmError:
             raise
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _Retry(f"connection broke after {sink.written} bytes: {_short(exc)}") from None
+        except _STREAM_ERRORS as exc:
+            raise _Retry(self._broken(url, sink.written, exc)) from None
 
-    @staticmethod
-    def _copy_file(url: str, sink: Sink, progress: Progress) -> None:
+    @contextlib.contextmanager
+    def _send(self, url: str, headers: dict[str, str]) -> Iterator[requests.Response]:
+        """A streamed GET with redirects followed; every requests failure becomes ours here."""
+        where = without_token(url)
+        try:
+            response = self.session.get(
+                url, headers=headers, stream=True, timeout=self._timeout, allow_redirects=True
+            )
+        except requests.TooManyRedirects:
+            raise NetworkError(
+                f"{where}: too many redirects (the server sends the request round in a loop)",
+                hint="the URL is broken on the server's side; use another URL or a [mirrors] entry",
+            ) from None
+        except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema) as exc:
+            raise NetworkError(
+                f"{where}: redirected to a URL zoopm does not follow: {_short(exc)}",
+                hint="zoopm downloads over http and https only; use another URL or a [mirrors] "
+                "entry",
+            ) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader) as exc:
+            raise NetworkError(f"{where}: cannot request it: {_short(exc)}") from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise _Retry(_connection_problem(url, exc, self._timeout[1])) from None
+        except (requests.RequestException, ValueError) as exc:
+            raise NetworkError(f"{where}: the request failed: {_short(exc)}") from None
+        except _STREAM_ERRORS as exc:
+            raise _Retry(_connection_problem(url, exc, self._timeout[1])) from None
+        with response:
+            yield response
+
+    def _copy_file(self, url: str, sink: Sink, progress: Progress) -> None:
         path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
         if sink.written:
             sink.reset()
         try:
             with path.open("rb") as stream:
                 while chunk := stream.read(CHUNK_SIZE):
+                    self._check_cancel()
+                    if sink.written + len(chunk) > self._max_download:
+                        raise self._too_large(url, "the file", self._max_download)
                     sink.write(chunk)
                     progress.advance(len(chunk))
         except OSError as exc:
             raise NetworkError(f"{url}: cannot read: {exc.strerror or exc}") from None
+
+    def _check_cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.check()
+
+    def _broken(self, url: str, received: int, exc: BaseException) -> str:
+        if _caused_by(exc, (urllib3.exceptions.ReadTimeoutError, socket.timeout, TimeoutError)):
+            return (
+                f"timed out: no data for {self._timeout[1]:g} s after {received} bytes "
+                "(raise ZOOPM_READ_TIMEOUT for a slow server)"
+            )
+        return f"connection broke after {received} bytes: {_short(exc)}"
+
+    @staticmethod
+    def _too_large(url: str, what: str, limit: int) -> NetworkError:
+        return NetworkError(
+            f"{without_token(url)}: {what} is larger than {_size(limit)}, the most zoopm accepts",
+            hint="the server sends far more than expected; check that the URL (and "
+            "ZOOPM_GITHUB_API) point where they should",
+        )
+
+
+def without_token(url: str) -> str:
+    """url as it may be shown or written: without the short-lived `token` query parameter
+    GitHub puts on a private repository's raw URLs."""
+    base, hash_mark, fragment = url.partition("#")
+    path, question, query = base.partition("?")
+    if not question:
+        return url
+    params = query.split("&")
+    kept = [p for p in params if _param_name(p) not in _SECRET_PARAMS]
+    if len(kept) == len(params):
+        return url
+    return path + ("?" + "&".join(kept) if kept else "") + hash_mark + fragment
+
+
+def _param_name(param: str) -> str:
+    return urllib.parse.unquote_plus(param.partition("=")[0]).strip().lower()
+
+
+def _size(limit: int) -> str:
+    mib = limit / (1024 * 1024)
+    return f"{mib / 1024:g} GiB" if mib >= 1024 else f"{mib:g} MiB"
+
+
+def _content_length(response: requests.Response) -> int:
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isascii() and value.isdigit() else 0
+
+
+def _complete_at(response: requests.Response, offset: int) -> bool:
+    """Whether a 416 answer says the file is exactly offset bytes long."""
+    content_range = response.headers.get("Content-Range", "")
+    total = content_range.rpartition("/")[2]
+    return content_range.startswith("bytes */") and total.isdigit() and int(total) == offset
+
+
+def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
+    return any(isinstance(cause, kinds) for cause in _causes(exc))
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """exc and what it wraps: requests and urllib3 nest the real cause in args and reason."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo and len(seen) < 20:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        inner = [*current.args, getattr(current, "reason", None)]
+        inner += [current.__cause__, current.__context__]
+        todo.extend(x for x in inner if isinstance(x, BaseException))
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -243,12 +408,24 @@ def _resumes_at(content_range: str | None, offset: int) -> bool:
     return start.isdigit() and int(start) == offset
 
 
-def _connection_problem(url: str, exc: BaseException) -> str:
+def _connection_problem(url: str, exc: BaseException, read_timeout: float) -> str:
     """What went wrong with a connection, in words instead of urllib3's nested reprs."""
     text = str(exc)
-    host = urllib.parse.urlsplit(url).hostname or url
+    host = urllib.parse.urlsplit(url).hostname or without_token(url)
+    if isinstance(exc, requests.ConnectTimeout):
+        return f"timed out connecting to {host}"
     if isinstance(exc, requests.Timeout):
-        return f"timed out talking to {host}"
+        return (
+            f"timed out: {host} sent nothing for {read_timeout:g} s "
+            "(raise ZOOPM_READ_TIMEOUT for a slow server)"
+        )
+    for cause in _causes(exc):
+        if isinstance(cause, http.client.LineTooLong):
+            return f"{host} sent a response header too large to read ({cause})"
+        if isinstance(cause, http.client.HTTPException) and not isinstance(
+            cause, http.client.RemoteDisconnected
+        ):
+            return f"{host} sent an answer that is not valid HTTP: {_short(cause)}"
     if "NameResolutionError" in text or "Name or service not known" in text:
         return f"cannot resolve host {host!r} (is it spelled right, and is there a network?)"
     if "Connection refused" in text:
@@ -260,4 +437,5 @@ def _connection_problem(url: str, exc: BaseException) -> str:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:160]
+    # An exception's text may quote a whole URL, credential and all.
+    return _TOKEN_IN_TEXT.sub("", text)[:160]
