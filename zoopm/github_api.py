@@ -14,7 +14,7 @@ from typing import Any
 
 from zoopm.atomic import atomic_write
 from zoopm.errors import NetworkError, RateLimitError
-from zoopm.net import HttpClient, HttpResponse
+from zoopm.net import HttpClient, HttpResponse, without_token
 
 API_VERSION = "2022-11-28"
 _SECONDARY_ATTEMPTS = 3
@@ -166,6 +166,10 @@ class GitHubClient:
         path = self._cache_path(url)
         if path is None:
             return
+        if _holds_token(data):
+            # A private repository's answer: its download_urls carry a short-lived token, which
+            # must never reach the disk, and without it a cached answer is worth nothing.
+            return
         # The cache only saves requests; failing to write it is not an error.
         with contextlib.suppress(OSError):
             atomic_write(path, json.dumps({"etag": etag, "data": data}).encode())
@@ -179,6 +183,17 @@ def _json(response: HttpResponse) -> Any:
             f"GitHub: {_strip_query(response.url)}: the answer is not JSON",
             hint="is ZOOPM_GITHUB_API the API's base URL (https://api.github.com)?",
         ) from None
+
+
+def _holds_token(data: Any) -> bool:
+    """Whether any string in a decoded answer is a URL with a credential in its query."""
+    if isinstance(data, str):
+        return without_token(data) != data
+    if isinstance(data, dict):
+        return any(_holds_token(value) for value in data.values())
+    if isinstance(data, list):
+        return any(_holds_token(value) for value in data)
+    return False
 
 
 def _message(response: HttpResponse) -> str:

@@ -50,7 +50,8 @@ def _walk(
     except GitHubNotFound:
         raise GitHubNotFound(
             f"{label}: no such repository, path or commit on GitHub",
-            hint="check github, path and rev in zoo.toml",
+            hint="check github, path and rev in zoo.toml; a private repository needs "
+            "GITHUB_TOKEN set to a token that can read it",
         ) from None
     if not isinstance(data, list):
         raise SourceError(f"{label}: {prefix or 'the path'} is a file, not a model directory")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
-from zoopm.digest import git_blob_sha1
 from zoopm.errors import IntegrityError, SourceError
 from zoopm.github_api import GitHubClient
 from zoopm.lockfile import LockedFile, LockedModel
 from zoopm.manifest import ModelSpec
-from zoopm.net import HttpClient
+from zoopm.modelinfo import find_readme
+from zoopm.net import HttpClient, without_token
 from zoopm.paths import relative_path_problem
 from zoopm.reporting import NullProgress, Reporter
 from zoopm.sources import BinaryFetcher
 from zoopm.sources.assemble import binary_entry, locked_model, read_info
-from zoopm.store import Expected, Store
+from zoopm.store import BlobWriter, Expected, Store
 
 MAX_INFO_FILE = 10 * 1024 * 1024  # what GitHub's raw hosts serve for a gist file
 
@@ -42,8 +43,10 @@ class RemoteFile:
 
 @dataclass(frozen=True)
 class FetchedFile:
+    """A file now in the store; its bytes are kept only when asked for (the readme to parse)."""
+
     locked: LockedFile
-    data: bytes
+    data: bytes | None
 
 
 class _MemorySink:
@@ -98,25 +101,71 @@ def check_names(files: list[RemoteFile], label: str, *, flat: bool = False) -> N
             )
 
 
-def fetch_file(http: HttpClient, store: Store, file: RemoteFile, label: str) -> FetchedFile:
-    """Downloads one listed file (never with the API token) and verifies it before storing it."""
+class _GitBlobSink:
+    """Streams a download into the store while hashing it the way git names a blob."""
+
+    def __init__(self, writer: BlobWriter, size: int, keep: bool) -> None:
+        self._writer = writer
+        self._size = size
+        self._keep = keep
+        self._chunks: list[bytes] = []
+        self._git = self._start()
+
+    def _start(self) -> hashlib._Hash:
+        # git hashes a header with the length first; the API's listed size stands in for it,
+        # and the writer refuses any byte beyond that size.
+        return hashlib.sha1(b"blob %d\0" % self._size, usedforsecurity=False)
+
+    @property
+    def written(self) -> int:
+        return self._writer.written
+
+    def write(self, chunk: bytes) -> None:
+        self._writer.write(chunk)
+        self._git.update(chunk)
+        if self._keep:
+            self._chunks.append(chunk)
+
+    def reset(self) -> None:
+        self._writer.reset()
+        self._git = self._start()
+        self._chunks.clear()
+
+    @property
+    def blob(self) -> str:
+        return self._git.hexdigest()
+
+    @property
+    def data(self) -> bytes | None:
+        return b"".join(self._chunks) if self._keep else None
+
+
+def fetch_file(
+    http: HttpClient, store: Store, file: RemoteFile, label: str, *, keep: bool = False
+) -> FetchedFile:
+    """Streams one listed file (never with the API token) into the store, verified on the way.
+
+    Only with keep are its bytes returned as well: a model's info files together can be far
+    larger than memory should hold, and only readme.md is read.
+    """
     where = f"{label} {file.path}"
-    sink = _MemorySink(file.size, where)
-    http.download(file.url, sink, NullProgress())
-    data = sink.data
-    if len(data) != file.size:
-        raise IntegrityError(f"{where}: size mismatch: listed {file.size} bytes, got {len(data)}")
-    blob = git_blob_sha1(data)
-    if blob != file.blob:
-        raise IntegrityError(
-            f"{where}: git blob mismatch: expected {file.blob}, got {blob}",
-            hint="the raw host served other bytes than the API listed; nothing was installed",
-        )
-    stored = store.add_bytes(data, Expected(size=file.size), file.url)
-    digest = stored.digest
-    return FetchedFile(
-        LockedFile(file.path, digest.size, digest.sha1, digest.sha256, (file.url,)), data
-    )
+    with store.writer(Expected(size=file.size), where) as writer:
+        sink = _GitBlobSink(writer, file.size, keep)
+        http.download(file.url, sink, NullProgress())
+        if sink.written != file.size:
+            raise IntegrityError(
+                f"{where}: size mismatch: listed {file.size} bytes, got {sink.written}"
+            )
+        if sink.blob != file.blob:
+            raise IntegrityError(
+                f"{where}: git blob mismatch: expected {file.blob}, got {sink.blob}",
+                hint="the raw host served other bytes than the API listed; nothing was installed",
+            )
+        digest = writer.commit().digest
+    # A private repository's raw URL carries a short-lived token: used above, never written.
+    url = without_token(file.url)
+    locked = LockedFile(file.path, digest.size, digest.sha1, digest.sha256, (url,))
+    return FetchedFile(locked, sink.data)
 
 
 def read_small(http: HttpClient, url: str, limit: int = MAX_INFO_FILE) -> bytes:
@@ -134,9 +183,13 @@ def pin_files(
     label: str,
 ) -> LockedModel:
     """Fetches and verifies the listed files, then adds the binary their readme.md names."""
-    fetched = {f.path: fetch_file(remote.http, remote.store, f, label) for f in files}
-    _, info = read_info({p: f.data for p, f in fetched.items()}, label, remote.reporter)
-    locked = [f.locked for f in fetched.values()]
+    readme = find_readme([f.path for f in files if "/" not in f.path], label)
+    fetched = [
+        fetch_file(remote.http, remote.store, f, label, keep=f.path == readme) for f in files
+    ]
+    kept = {f.locked.path: f.data for f in fetched if f.data is not None}
+    _, info = read_info(kept, label, remote.reporter)
+    locked = [f.locked for f in fetched]
     binary = binary_entry(
         spec=spec, info=info, label=label, fetcher=remote.fetcher, reporter=remote.reporter
     )
