@@ -109,8 +109,7 @@ def test_add_and_remove_keep_a_crlf_zoo_toml_crlf(
     project.mkdir()
     manifest = project / "zoo.toml"
     manifest.write_bytes(
-        b"# my models\r\n[project]\r\nmodels-dir = \"models\"\r\n\r\n[models]\r\n"
-        b"# keep this\r\n"
+        b'# my models\r\n[project]\r\nmodels-dir = "models"\r\n\r\n[models]\r\n# keep this\r\n'
     )
 
     added = zoopm("add", str(tiny_net), "--name", "tiny", "--no-install", project=project)
@@ -247,9 +246,7 @@ def test_zoo_lock_and_zoo_toml_are_written_with_the_umask_mode(
     assert mode(project / "zoo.lock") == 0o644
 
 
-def test_a_group_writable_umask_is_honoured(
-    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
-) -> None:
+def test_a_group_writable_umask_is_honoured(tmp_path: Path, tiny_net: Path, zoopm: Zoopm) -> None:
     project = tiny_project(tmp_path, tiny_net)
     old = os.umask(0o002)
     try:
