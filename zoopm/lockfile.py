@@ -13,6 +13,7 @@ from zoopm.digest import is_sha1_hex, is_sha256_hex
 from zoopm.errors import LockfileError
 from zoopm.paths import model_name_problem, relative_path_problem
 from zoopm.tomlerrors import describe_toml_error
+from zoopm.trust import Trust, url_problem
 
 LOCK_NAME = "zoo.lock"
 LOCK_VERSION = 1
@@ -151,8 +152,13 @@ class _LockReader:
         if not source or not all(isinstance(v, str) for v in source.values()):
             raise self.fail(f"{key_path}.source", "expected a table of strings")
         binary = self.get(entry, "binary", bool, key_path) if "binary" in entry else True
+        # The URLs of a gist or repository model came from someone else's text; a hand-edited
+        # lock must not smuggle a local file into them.
+        trust = Trust.PROJECT if set(source) == {"path"} else Trust.THIRD_PARTY
         files_data = self.get(entry, "file", list, key_path) if "file" in entry else []
-        files = tuple(self.file(f, f"{key_path}.file[{i}]") for i, f in enumerate(files_data))
+        files = tuple(
+            self.file(f, f"{key_path}.file[{i}]", trust) for i, f in enumerate(files_data)
+        )
         paths = [f.path for f in files]
         if len(set(paths)) != len(paths):
             raise self.fail(f"{key_path}.file", "a path appears twice")
@@ -168,7 +174,7 @@ class _LockReader:
             caffe_version=info["caffe-version"],
         )
 
-    def file(self, entry: object, key_path: str) -> LockedFile:
+    def file(self, entry: object, key_path: str, trust: Trust) -> LockedFile:
         if not isinstance(entry, dict):
             raise self.fail(key_path, "expected a table")
         unknown = set(entry) - {"path", "size", "sha1", "sha256", "urls", "binary"}
@@ -190,6 +196,10 @@ class _LockReader:
         urls = self.get(entry, "urls", list, key_path) if "urls" in entry else []
         if not all(isinstance(u, str) and u for u in urls):
             raise self.fail(f"{key_path}.urls", "expected a list of URLs")
+        for url in urls:
+            problem = url_problem(url, trust)
+            if problem is not None:
+                raise self.fail(f"{key_path}.urls", f"{url!r} refused: {problem}")
         binary = self.get(entry, "binary", bool, key_path) if "binary" in entry else False
         return LockedFile(path, size, sha1, sha256, tuple(urls), binary)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from zoopm.digest import digest_file
-from zoopm.errors import IntegrityError, ModelInfoError
+from zoopm.errors import IntegrityError, ModelInfoError, SourceError
 from zoopm.lockfile import LockedFile, LockedModel
 from zoopm.manifest import ModelSpec
 from zoopm.modelinfo import ModelInfo, find_readme, parse_model_info
 from zoopm.reporting import Reporter
 from zoopm.sources import BinaryFetcher
+from zoopm.trust import URL_HINTS, Trust, url_problem
 
 
 def read_info(
@@ -39,11 +40,14 @@ def binary_entry(
     fetcher: BinaryFetcher,
     reporter: Reporter,
     on_disk: Path | None = None,
+    trust: Trust = Trust.THIRD_PARTY,
 ) -> LockedFile | None:
     """The locked entry of the binary readme.md names, or None when binary = false.
 
     The binary comes from on_disk when that file exists, else from caffemodel_url; either way
-    its SHA-1 must be the frontmatter's.
+    its SHA-1 must be the frontmatter's. trust says who wrote readme.md: only the project's own
+    readme may name a file:// URL. The default is the safe one, so a caller that forgets it
+    can never read a local file on a stranger's word.
     """
     if not spec.binary:
         return None
@@ -54,6 +58,16 @@ def binary_entry(
         )
     where = f"{label}/{info.caffemodel}"
     urls = (info.caffemodel_url,) if info.caffemodel_url else ()
+    for url in urls:
+        # Checked even when the binary is on disk: the URL goes into zoo.lock either way.
+        problem = url_problem(url, trust)
+        if problem is not None:
+            # Someone else's readme is the source's fault (exit 1); the project's own, the user's.
+            error = SourceError if trust is Trust.THIRD_PARTY else ModelInfoError
+            raise error(
+                f"{label}/readme.md: caffemodel_url {url!r} refused: {problem}",
+                hint=URL_HINTS[trust],
+            )
     if on_disk is not None and on_disk.is_file():
         digest = digest_file(on_disk)
         if info.sha1 is not None and digest.sha1 != info.sha1:
