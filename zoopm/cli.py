@@ -19,7 +19,7 @@ from zoopm.errors import EXIT_FAILURE, ZoopmError, from_os_error
 from zoopm.install import InstallResult
 from zoopm.project import ModelStatus, Project
 from zoopm.settings import Settings
-from zoopm.ui import ConsoleReporter, error_lines, human_size, print_table
+from zoopm.ui import ConsoleReporter, error_lines, human_size, print_table, printable
 
 app = typer.Typer(
     name="zoopm",
@@ -204,13 +204,13 @@ def install(
         _, plan = project.plan(frozen=True)
         where = _relative(plan.models_dir)
         for action in plan.fetch:
-            print(f"fetch   {action.label} ({human_size(action.file.size)})")
+            print(f"fetch   {printable(action.label)} ({human_size(action.file.size)})")
         for action in plan.place:
-            print(f"place   {where}/{action.label}")
+            print(f"place   {where}/{printable(action.label)}")
         for name, path in plan.remove:
-            print(f"remove  {where}/{name}/{path}")
+            print(f"remove  {where}/{name}/{printable(path)}")
         for name, path in plan.leave:
-            print(f"leave   {where}/{name}/{path} (changed since zoopm placed it)")
+            print(f"leave   {where}/{name}/{printable(path)} (changed since zoopm placed it)")
         print(f"{len(plan.keep)} files already in place")
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
@@ -384,7 +384,7 @@ def show(
             return
         model = status.model
         print(f"name:          {model.name}")
-        print(f"source:        {_source_text(status)}")
+        print(f"source:        {printable(_source_text(status))}")
         for label, value in (
             ("caffemodel", model.caffemodel),
             ("license", model.license),
@@ -392,14 +392,14 @@ def show(
             ("caffe_version", model.caffe_version),
         ):
             if value is not None:
-                print(f"{label + ':':<15}{value}")
+                print(f"{label + ':':<15}{printable(value)}")
         print(f"installed:     {'yes' if status.installed else 'no'}")
         print(f"files:         {len(model.files)} ({human_size(model.size)})")
         for f in model.files:
             kind = "  (binary)" if f.binary else ""
-            print(f"  {f.path}  {f.size} bytes  sha256 {f.sha256[:16]}…{kind}")
+            print(f"  {printable(f.path)}  {f.size} bytes  sha256 {f.sha256[:16]}…{kind}")
             for url in f.urls:
-                print(f"      from {url}")
+                print(f"      from {printable(url)}")
 
     _run(ctx, action)
 

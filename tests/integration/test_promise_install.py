@@ -265,9 +265,9 @@ def test_a_failure_while_placing_keeps_zoopms_own_files_in_the_record(
 
     assert failed.exit_code == 1
     assert rerun.exit_code == 0, rerun.stderr
-    for model, source in (("a", tiny_net), ("b", other)):
+    for model, model_source in (("a", tiny_net), ("b", other)):
         placed = project / "models" / model / "deploy.prototxt"
-        assert placed.read_bytes() == (source / "deploy.prototxt").read_bytes()
+        assert placed.read_bytes() == (model_source / "deploy.prototxt").read_bytes()
 
 
 # --- 11: partial downloads of killed runs are swept -----------------------------------------
