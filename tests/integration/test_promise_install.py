@@ -252,8 +252,8 @@ def test_a_failure_while_placing_keeps_zoopms_own_files_in_the_record(
     assert zoopm("install", project=project).exit_code == 0
     # Both models change. a's file is placed first and fails (the user put a directory where
     # zoopm's file was); b's file, zoopm's own, is never reached.
-    for model in (tiny_net, other):
-        (model / "deploy.prototxt").write_text("name: 'changed'\n")
+    for directory in (tiny_net, other):
+        (directory / "deploy.prototxt").write_text("name: 'changed'\n")
     assert zoopm("lock", project=project).exit_code == 0
     a_deploy = project / "models" / "a" / "deploy.prototxt"
     a_deploy.unlink()
@@ -265,9 +265,9 @@ def test_a_failure_while_placing_keeps_zoopms_own_files_in_the_record(
 
     assert failed.exit_code == 1
     assert rerun.exit_code == 0, rerun.stderr
-    for model, model_source in (("a", tiny_net), ("b", other)):
-        placed = project / "models" / model / "deploy.prototxt"
-        assert placed.read_bytes() == (model_source / "deploy.prototxt").read_bytes()
+    for name, directory in (("a", tiny_net), ("b", other)):
+        placed = project / "models" / name / "deploy.prototxt"
+        assert placed.read_bytes() == (directory / "deploy.prototxt").read_bytes()
 
 
 # --- 11: partial downloads of killed runs are swept -----------------------------------------
