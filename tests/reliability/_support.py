@@ -419,3 +419,29 @@ class ThrottledFileServer:
     def stop(self) -> None:
         self._state.stopping.set()
         self._server.stop()
+
+
+def locked_template(
+    root: Path, server: ThrottledFileServer, sizes: Mapping[str, int], extra_info_files: int = 0
+) -> Path:
+    """A directory with zoo.toml and zoo.lock for local models whose binaries server holds.
+
+    Locking downloads every binary into a throwaway home, so an install from another home
+    starts with an empty store.
+    """
+    models: list[str] = []
+    for name, size in sizes.items():
+        data = stand_in_binary(name, size)
+        url = server.add(f"/weights/{name}.caffemodel", data)
+        directory = write_local_model(root / "src" / name, name, data, url)
+        for index in range(extra_info_files):
+            (directory / f"solver_{index:02}.prototxt").write_text(f"# {name} {index}\n" * 40)
+        models.append(f'{name} = {{ path = "{directory}" }}')
+    template = root / "template"
+    template.mkdir()
+    (template / "zoo.toml").write_text(
+        '[project]\nmodels-dir = "models"\n\n[models]\n' + "\n".join(models) + "\n"
+    )
+    locked = run(["lock"], project=template, home=root / "lock-home")
+    assert locked.returncode == 0, locked.describe()
+    return template

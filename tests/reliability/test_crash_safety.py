@@ -26,13 +26,12 @@ from tests.reliability._support import (
     has_exited,
     leftover_temp_files,
     locked_files,
+    locked_template,
     models_problems,
     run,
     signal_unreaped,
     spawn,
-    stand_in_binary,
     store_problems,
-    write_local_model,
 )
 
 TRIALS = 21
@@ -78,21 +77,7 @@ def _time_install(project: Path, home: Path) -> tuple[float, float]:
 def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     root = tmp_path_factory.mktemp("crash-bench")
     server = ThrottledFileServer()
-    models: list[str] = []
-    for name, size in BINARY_SIZES.items():
-        url = server.add(f"/weights/{name}.caffemodel", stand_in_binary(name, size))
-        directory = write_local_model(root / "src" / name, name, stand_in_binary(name, size), url)
-        for index in range(EXTRA_INFO_FILES):
-            (directory / f"solver_{index:02}.prototxt").write_text(f"# {name} {index}\n" * 40)
-        models.append(f'{name} = {{ path = "{directory}" }}')
-    template = root / "template"
-    template.mkdir()
-    (template / "zoo.toml").write_text(
-        '[project]\nmodels-dir = "models"\n\n[models]\n' + "\n".join(models) + "\n"
-    )
-    prep_home = root / "prep-home"
-    locked = run(["lock"], project=template, home=prep_home)
-    assert locked.returncode == 0, locked.describe()
+    template = locked_template(root, server, BINARY_SIZES, EXTRA_INFO_FILES)
 
     # Timings come from this machine, so the seeded fractions land in the same phases anywhere.
     server.throttle(RATE)
@@ -182,7 +167,6 @@ def test_sigkill_at_a_random_point_of_install_leaves_verified_bytes_and_a_rerun_
     assert models_problems(project, pinned, complete=True) == [], trial
 
 
-@pytest.mark.xfail(strict=True, reason="defect 11: store/tmp/blob-*.part stays after a rerun")
 @pytest.mark.parametrize("seed", [101, 102])
 def test_a_rerun_after_sigkill_mid_download_leaves_no_partial_or_temp_file_behind(
     seed: int, tmp_path: Path, bench: Bench
