@@ -172,7 +172,7 @@ class GitHubClient:
             return
         # The cache only saves requests; failing to write it is not an error.
         with contextlib.suppress(OSError):
-            atomic_write(path, json.dumps({"etag": etag, "data": data}).encode())
+            atomic_write(path, json.dumps({"etag": etag, "data": data}).encode(), mode=0o600)
 
 
 def _json(response: HttpResponse) -> Any:

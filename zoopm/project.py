@@ -140,7 +140,11 @@ class Project:
         if self._client is None:
             from zoopm.net import HttpClient
 
-            self._client = HttpClient(offline=self.settings.offline)
+            self._client = HttpClient(
+                offline=self.settings.offline,
+                read_timeout=self.settings.read_timeout,
+                cancel=self.token,
+            )
         return self._client
 
     def _github(self) -> GitHubClient:
