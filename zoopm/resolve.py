@@ -7,12 +7,12 @@ edit, and --check and --frozen are what CI trusts.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
+import functools
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoopm.digest import digest_bytes, git_blob_sha1
@@ -37,6 +37,7 @@ from zoopm.sources.github import resolve_repo
 from zoopm.sources.local import resolve_local
 from zoopm.sources.remote import MAX_INFO_FILE, Remote, read_small
 from zoopm.store import Expected, Store
+from zoopm.tasks import CancelToken, run_tasks
 
 _RAW_BLOB = re.compile(r"/raw/([0-9a-f]{40})/")
 
@@ -75,6 +76,7 @@ class Resolver:
     github: Callable[[], GitHubClient]
     reporter: Reporter
     jobs: int = 4
+    token: CancelToken = field(default_factory=CancelToken)
 
     def resolve(
         self, manifest: Manifest, previous: Lock | None = None, *, check: bool = False
@@ -103,21 +105,10 @@ class Resolver:
         return Lock(manifest.manifest_hash(), tuple(sorted(models, key=lambda m: m.name)))
 
     def _resolve_all(self, specs: list[ModelSpec]) -> list[LockedModel]:
-        if len(specs) <= 1 or self.jobs <= 1:
-            return [self.resolve_one(spec) for spec in specs]
-        # API requests for different models go out together, bounded by the job count.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            futures = [pool.submit(self.resolve_one, spec) for spec in specs]
-            results: list[LockedModel] = []
-            first_error: BaseException | None = None
-            for future in futures:
-                try:
-                    results.append(future.result())
-                except ZoopmError as exc:
-                    first_error = first_error or exc
-            if first_error is not None:
-                raise first_error
-            return results
+        # API requests for different models go out together, bounded by the job count; Ctrl-C
+        # or the first failure stops the models not yet started.
+        tasks = [functools.partial(self.resolve_one, spec) for spec in specs]
+        return run_tasks(tasks, self.jobs, self.token)
 
     def resolve_one(self, spec: ModelSpec) -> LockedModel:
         source = spec.source
@@ -209,14 +200,14 @@ class Resolver:
                 failure = exc
                 continue
             digest = digest_bytes(data)
-            for field, locked, served in (
+            for name, locked, served in (
                 ("size", str(readme.size), str(digest.size)),
                 ("sha1", readme.sha1, digest.sha1),
                 ("sha256", readme.sha256, digest.sha256),
             ):
                 if locked != served:
-                    detail = f"the lock says {locked}, but {url} serves {field} {served}"
-                    return Disagreement(model, f"{key}.{field}", detail)
+                    detail = f"the lock says {locked}, but {url} serves {name} {served}"
+                    return Disagreement(model, f"{key}.{name}", detail)
             # Install needs these bytes too; storing them is a saving, never a requirement.
             with contextlib.suppress(StoreError, FileSystemError):
                 self.store.add_bytes(data, Expected(digest.size, digest.sha1, digest.sha256), url)
@@ -249,14 +240,14 @@ def _facts_disagreements(
         detail = f"the lock says {_show(locked)}, but {says} says {what} {_show(pinned)}"
         found.append(Disagreement(model.name, key_path, detail))
 
-    for field, locked, pinned in (
+    for name, locked, pinned in (
         ("caffemodel", model.caffemodel, info.caffemodel),
         ("license", model.license, info.license),
         ("caffe-commit", model.caffe_commit, info.caffe_commit),
         ("caffe-version", model.caffe_version, info.caffe_version),
     ):
         if locked != pinned:
-            differ(f"{key}.{field}", locked, pinned, field.replace("-", "_"))
+            differ(f"{key}.{name}", locked, pinned, name.replace("-", "_"))
     binaries = [file for file in model.files if file.binary]
     if not model.binary:
         found += [
