@@ -183,6 +183,7 @@ class Project:
             github=self._github,
             reporter=self.reporter,
             jobs=self.settings.jobs,
+            token=self.token,
         )
 
     def manifest(self) -> Manifest:
@@ -294,6 +295,17 @@ class Project:
                 plan = plan_install(lock, self.models_dir(manifest), self.store)
         return lock, plan
 
+    def _current_plan(self) -> InstallPlan | None:
+        """The plan if zoo.lock exists and matches zoo.toml; None if installing must lock first.
+
+        Reads only: it never writes zoo.lock, so it is safe without the project lock.
+        """
+        manifest = self.manifest()
+        lock = self.read_lock()
+        if lock is None or manifest_changes(manifest, lock):
+            return None
+        return plan_install(lock, self.models_dir(manifest), self.store)
+
     def install(self, *, frozen: bool = False, link_mode: str | None = None) -> InstallResult:
         """Makes the models directory hold exactly the locked files, fetching what is missing."""
         manifest = self.manifest()
@@ -302,9 +314,9 @@ class Project:
             raise UsageError(f"--link-mode: {mode!r} is not one of {', '.join(LINK_MODES)}")
         if not self._exclusive_depth:
             # The no-op path takes no lock and writes nothing; real work plans again under it.
-            _, plan = self.plan(frozen=frozen)
-            if plan.nothing_to_do:
-                return InstallResult(plan, 0, 0, len(plan.keep))
+            quick = self._current_plan()
+            if quick is not None and quick.nothing_to_do:
+                return InstallResult(quick, 0, 0, len(quick.keep))
         with self.exclusive():
             return self._install(frozen=frozen, mode=mode)
 

@@ -16,6 +16,7 @@ from zoopm.paths import case_collision, name_problem, shown
 from zoopm.reporting import Reporter
 from zoopm.sources import BinaryFetcher
 from zoopm.sources.assemble import binary_entry, locked_model, read_info
+from zoopm.trust import Trust
 
 # Other trained weights and solver snapshots are never info files (Caffe's upload script agrees).
 _WEIGHT_PATTERNS = ("*.caffemodel", "*.caffemodel.*", "*.solverstate", "*.solverstate.*")
@@ -59,6 +60,7 @@ def resolve_local(
         reporter=reporter,
         on_disk=directory / binary_path if binary_path else None,
         # The readme of a directory in the user's own project: file:// URLs are theirs to use.
+        trust=Trust.PROJECT,
     )
     if binary is not None:
         locked.append(binary)

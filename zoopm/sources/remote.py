@@ -16,6 +16,7 @@ from zoopm.reporting import NullProgress, Reporter
 from zoopm.sources import BinaryFetcher
 from zoopm.sources.assemble import binary_entry, locked_model, read_info
 from zoopm.store import BlobWriter, Expected, Store
+from zoopm.trust import Trust, url_problem
 
 MAX_INFO_FILE = 10 * 1024 * 1024  # what GitHub's raw hosts serve for a gist file
 
@@ -149,6 +150,12 @@ def fetch_file(
     larger than memory should hold, and only readme.md is read.
     """
     where = f"{label} {file.path}"
+    problem = url_problem(file.url, Trust.THIRD_PARTY)
+    if problem:
+        raise SourceError(
+            f"{where}: GitHub listed the URL {file.url!r}, which zoopm will not fetch: {problem}",
+            hint="is ZOOPM_GITHUB_API the real API? its answers may only name http(s) URLs",
+        )
     with store.writer(Expected(size=file.size), where) as writer:
         sink = _GitBlobSink(writer, file.size, keep)
         http.download(file.url, sink, NullProgress())
