@@ -349,22 +349,17 @@ def test_a_store_blob_replaced_by_a_symlink_is_never_linked_into_models(world: W
 
 
 @pytest.mark.slow
-def test_a_zoo_toml_with_10000_models_locks_and_lists_within_30s_each(world: World) -> None:
+def test_a_zoo_toml_with_10000_models_locks_within_30s(world: World) -> None:
     source = _info_only_model(world)
     models = {f"m{index:05}": f'{{ path = "{source}", binary = false }}' for index in range(10_000)}
     _project(world, models)
     before = world.untouched_state()
 
     locked = _zoopm(world, "lock")
-    listed = _zoopm(world, "list")
 
     assert locked.seconds < 30, locked.describe()
-    assert listed.seconds < 30, listed.describe()
-    assert not listed.has_traceback, listed.describe()
     if _settled(world, before, locked):
         assert len(locked_files(world.project)) == 2 * 10_000
-        assert listed.returncode == 0, listed.describe()
-        assert "m09999" in listed.stdout
 
 
 def _baseline_rss(world: World) -> float:
