@@ -43,26 +43,49 @@ LINK_MODES = ("auto", "copy", "symlink", "hardlink")
 
 @dataclass(frozen=True)
 class Bench:
-    """A locked project, a full store to start placement trials from, and the phase timings."""
+    """A locked project, a full store to start placement trials from, and the phase windows."""
 
     server: ThrottledFileServer
     template: Path  # zoo.toml and zoo.lock
     full_store: Path
-    download_seconds: float  # a throttled install from an empty store, start to exit
-    place_window: tuple[float, float]  # from start: first file placed .. exit, store full
+    download_window: tuple[float, float]  # seconds from start, throttled, empty store
+    place_window: tuple[float, float]  # seconds from the first file placed, store full
 
 
-def _time_install(project: Path, home: Path) -> tuple[float, float]:
-    """Seconds from start to the first file under models/, and to the end of the install."""
+@dataclass(frozen=True)
+class Phases:
+    """When things happened in one install, in seconds from its start."""
+
+    first_request: float
+    first_placed: float
+    all_placed: float
+    end: float
+
+
+def _time_install(project: Path, home: Path, server: ThrottledFileServer) -> Phases:
+    """Runs install, watching the server and models/ every millisecond."""
+    expected = len(locked_files(project))
+    requests = server.requests
     started = time.monotonic()
     process = spawn(["install"], project=project, home=home)
-    first: list[float] = []
+    seen: dict[str, float] = {}
     models = project / "models"
 
     def watch() -> None:
-        while not has_exited(process.pid) and not first:
-            if models.is_dir() and any(p.is_dir() for p in models.iterdir()):
-                first.append(time.monotonic() - started)
+        while not has_exited(process.pid) and "all_placed" not in seen:
+            now = time.monotonic() - started
+            if server.requests > requests:
+                seen.setdefault("first_request", now)
+            if models.is_dir():
+                placed = sum(
+                    1
+                    for p in models.rglob("*")
+                    if p.is_file() and "/" in str(p.relative_to(models))
+                )
+                if placed:
+                    seen.setdefault("first_placed", now)
+                if placed >= expected:
+                    seen.setdefault("all_placed", now)
             time.sleep(0.001)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -70,7 +93,9 @@ def _time_install(project: Path, home: Path) -> tuple[float, float]:
     outcome = finish(process, ["install"], started, 60)
     watcher.join()
     assert outcome.returncode == 0, outcome.describe()
-    return (first[0] if first else outcome.seconds * 0.8), outcome.seconds
+    end = outcome.seconds
+    first_placed = seen.get("first_placed", end)
+    return Phases(seen.get("first_request", 0.0), first_placed, seen.get("all_placed", end), end)
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +108,23 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     server.throttle(RATE)
     timed = root / "timed"
     shutil.copytree(template, timed)
-    _, download_seconds = _time_install(timed, root / "timed-home")
+    downloading = _time_install(timed, root / "timed-home", server)
     server.throttle(None)
     placing = root / "placing"
     shutil.copytree(template, placing)
     full_home = root / "full-home"
     shutil.copytree(root / "timed-home" / "store", full_home / "store", symlinks=True)
-    place_window = _time_install(placing, full_home)
+    placing_phases = _time_install(placing, full_home, server)
     server.throttle(RATE)
     try:
-        yield Bench(server, template, root / "timed-home" / "store", download_seconds, place_window)
+        yield Bench(
+            server,
+            template,
+            root / "timed-home" / "store",
+            (max(downloading.first_request - 0.1, 0.05), downloading.first_placed),
+            # The watcher sees the last file late (it polls a growing tree): aim at the first part.
+            (0.0, 0.4 * (placing_phases.all_placed - placing_phases.first_placed) + 0.002),
+        )
     finally:
         server.stop()
 
@@ -110,11 +142,8 @@ def _trial(seed: int, bench: Bench) -> Trial:
     rng = random.Random(seed)
     phase = "place" if seed % 3 == 0 else "download"
     kills = 2 if seed % 4 == 1 else 1
-    if phase == "place":
-        start, end = bench.place_window
-        delays = tuple(rng.uniform(start - 0.02, end) for _ in range(kills))
-    else:
-        delays = tuple(rng.uniform(0.05, bench.download_seconds) for _ in range(kills))
+    start, end = bench.place_window if phase == "place" else bench.download_window
+    delays = tuple(rng.uniform(start, end) for _ in range(kills))
     return Trial(seed, phase, delays, rng.choice((1, 2, 4)), LINK_MODES[seed % len(LINK_MODES)])
 
 
@@ -122,10 +151,21 @@ def _kill_after(delay: float, project: Path, home: Path, trial: Trial) -> int:
     args = ["install", "--link-mode", trial.link_mode]
     started = time.monotonic()
     process = spawn(args, project=project, home=home, env={"ZOOPM_JOBS": str(trial.jobs)})
+    if trial.phase == "place":
+        # Start-up time varies more than placing takes: count from the first file placed.
+        models = project / "models"
+        while not has_exited(process.pid) and not _any_model_file(models):
+            time.sleep(0.0005)
     time.sleep(delay)
     signal_unreaped(process.pid, signal.SIGKILL)
     outcome = finish(process, args, started, 30)
     return outcome.returncode
+
+
+def _any_model_file(models: Path) -> bool:
+    if not models.is_dir():
+        return False
+    return any(p.is_file() for directory in models.iterdir() for p in directory.glob("*"))
 
 
 def _fresh(tmp_path: Path, bench: Bench, trial: Trial) -> tuple[Path, Path]:
@@ -198,7 +238,7 @@ def test_a_rerun_after_sigkill_mid_download_leaves_no_partial_or_temp_file_behin
 
 def test_the_trials_cover_both_phases_every_link_mode_and_double_kills() -> None:
     # Guards the trial plan itself: a change to _trial must not quietly drop a kind of trial.
-    fake = Bench(ThrottledFileServer.__new__(ThrottledFileServer), Path(), Path(), 1.0, (0.5, 1))
+    fake = Bench(ThrottledFileServer.__new__(ThrottledFileServer), Path(), Path(), (0, 1), (1, 2))
     trials = [_trial(seed, fake) for seed in range(TRIALS)]
     assert TRIALS >= 20
     assert {t.phase for t in trials} == {"download", "place"}
