@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -28,6 +29,7 @@ KNOWN_KEYS = (
 )
 
 README_NAME = "readme.md"
+INFO_HEAD_BYTES = 1024 * 1024
 URL_SCHEMES = ("http", "https", "file")
 
 
@@ -643,7 +645,31 @@ def _check_field(key: str, value: str, where: str) -> tuple[str | None, str | No
 
 
 def parse_model_info(data: bytes, source: str) -> ModelInfo:
-    """Read a readme.md's model information; `source` names the file in messages."""
+    """Read a readme.md's model information; `source` names the file in messages.
+
+    Only the first INFO_HEAD_BYTES are read: the frontmatter is at the top, and a readme of
+    any size (someone else's file) must not cost memory in proportion to it.
+    """
+    if len(data) <= INFO_HEAD_BYTES:
+        return _parse_model_info(data, source)
+    head = data[: data.rfind(b"\n", 0, INFO_HEAD_BYTES) + 1] or data[:INFO_HEAD_BYTES]
+    try:
+        return _parse_model_info(head, source)
+    except ModelInfoError as exc:
+        raise ModelInfoError(
+            f"{exc.message} (zoopm reads model information from the first "
+            f"{INFO_HEAD_BYTES // 1024} KiB of readme.md only)",
+            exc.hint,
+        ) from None
+
+
+def read_info_head(path: Path) -> bytes:
+    """The part of a readme.md file that parse_model_info reads (and one byte more)."""
+    with path.open("rb") as stream:
+        return stream.read(INFO_HEAD_BYTES + 1)
+
+
+def _parse_model_info(data: bytes, source: str) -> ModelInfo:
     doc = _decode(data, source)
     block = _locate(doc, source)
     if block is None:

@@ -375,9 +375,6 @@ def _baseline_rss(world: World) -> float:
     return outcome.max_rss_mib
 
 
-@pytest.mark.xfail(
-    strict=True, reason="defect 20: a 50 MB local readme peaks at ~320 MiB RSS (about 5 copies)"
-)
 @pytest.mark.slow
 def test_a_50_mb_readme_is_handled_or_refused_in_bounded_memory(world: World) -> None:
     size = 50 << 20

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from zoopm.errors import EXIT_USAGE, ModelInfoError
 from zoopm.modelinfo import (
+    INFO_HEAD_BYTES,
     KNOWN_KEYS,
     ModelInfo,
     find_readme,
@@ -926,3 +927,22 @@ def test_any_input_gives_model_info_or_a_model_info_error(data: bytes, value: st
         except ModelInfoError as error:
             # The name is set, so there is model information; another key may still be wrong.
             assert "no model information" not in error.message
+
+
+def test_a_readme_larger_than_the_head_is_read_from_its_first_mebibyte() -> None:
+    body = b"lorem ipsum\n" * ((INFO_HEAD_BYTES // 12) + 1000)
+    data = b"---\ncaffemodel: big.caffemodel\nsha1: " + b"a" * 40 + b"\n---\n" + body
+
+    info = parse_model_info(data, "big/readme.md")
+
+    assert info.caffemodel == "big.caffemodel"
+
+
+def test_frontmatter_that_does_not_close_within_the_head_says_where_zoopm_stops_reading() -> None:
+    notes = b"note: x\n" * (INFO_HEAD_BYTES // 8 + 10)
+    data = b"---\ncaffemodel: big.caffemodel\n" + notes + b"---\n"
+
+    with pytest.raises(ModelInfoError) as caught:
+        parse_model_info(data, "big/readme.md")
+
+    assert "first 1024 KiB of readme.md" in caught.value.message

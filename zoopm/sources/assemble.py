@@ -8,7 +8,7 @@ from zoopm.digest import digest_file
 from zoopm.errors import IntegrityError, ModelInfoError, SourceError
 from zoopm.lockfile import LockedFile, LockedModel
 from zoopm.manifest import ModelSpec
-from zoopm.modelinfo import ModelInfo, find_readme, parse_model_info
+from zoopm.modelinfo import ModelInfo, find_readme, parse_model_info, read_info_head
 from zoopm.reporting import Reporter
 from zoopm.sources import BinaryFetcher
 from zoopm.trust import URL_HINTS, Trust, url_problem
@@ -25,7 +25,7 @@ def read_info(
             hint="a model needs readme.md with caffemodel, caffemodel_url and sha1",
         )
     content = files[readme]
-    data = content.read_bytes() if isinstance(content, Path) else content
+    data = read_info_head(content) if isinstance(content, Path) else content
     info = parse_model_info(data, f"{label}/{readme}")
     for warning in info.warnings:
         reporter.warning(warning)
