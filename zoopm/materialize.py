@@ -65,11 +65,8 @@ class ModelsTree:
 
     def lstat(self, rel: str) -> os.stat_result | None:
         """The entry at rel itself (never a link target); None if it or a real parent is absent."""
-        parent, name = _split(rel)
-        fd = self._open_dir(parent, create=False)
-        if fd is None:
-            return None
-        return _lstat_at(fd, name)
+        found = self._existing(rel)
+        return _lstat_at(*found) if found is not None else None
 
     def is_intact(self, rel: str, placed: Placed) -> bool:
         """Whether rel is still what zoopm placed, judged by stat alone (no re-hash)."""
@@ -88,10 +85,10 @@ class ModelsTree:
 
     def holds(self, rel: str, sha256: str) -> bool:
         """Whether rel is a regular file (or zoopm's blob link) whose bytes hash to sha256."""
-        parent, name = _split(rel)
-        fd = self._open_dir(parent, create=False)
-        if fd is None:
+        found = self._existing(rel)
+        if found is None:
             return False
+        fd, name = found
         info = _lstat_at(fd, name)
         if info is None:
             return False
@@ -114,10 +111,10 @@ class ModelsTree:
         return hasher.digest().sha256 == sha256
 
     def _links_to_blob(self, rel: str, placed: Placed) -> bool:
-        parent, name = _split(rel)
-        fd = self._open_dir(parent, create=False)
-        if fd is None:
+        found = self._existing(rel)
+        if found is None:
             return False
+        fd, name = found
         blob = self._blob_path(placed.sha256)
         try:
             if os.readlink(name, dir_fd=fd) != str(blob):
@@ -126,6 +123,12 @@ class ModelsTree:
         except OSError:
             return False
         return stat.S_ISREG(info.st_mode) and info.st_size == placed.size
+
+    def _existing(self, rel: str) -> tuple[int, str] | None:
+        """The open parent directory of rel and rel's last name; None if a parent is missing."""
+        parent, name = _split(rel)
+        fd = self._open_dir(parent, create=False)
+        return (fd, name) if fd is not None else None
 
     # --- writing ------------------------------------------------------------------------
 
@@ -189,9 +192,10 @@ class ModelsTree:
     def remove(self, rel: str, placed: Placed) -> bool:
         """Deletes what zoopm placed at rel (if it still is that), then emptied directories."""
         parent, name = _split(rel)
-        fd = self._open_dir(parent, create=False)
-        if fd is None:
+        found = self._existing(rel)
+        if found is None:
             return True
+        fd = found[0]
         current = _lstat_at(fd, name)
         if current is None:
             return True
