@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import requests
 import urllib3
@@ -43,6 +43,8 @@ _STREAM_ERRORS = (
     http.client.HTTPException,
     OSError,
 )
+
+T = TypeVar("T")
 
 
 class Sink(Protocol):
@@ -132,10 +134,14 @@ class HttpClient:
         """
         if self.offline:
             raise OfflineError(f"{without_token(url)}: offline, and this request is not cached")
+        return self._retrying(url, lambda: self._get_once(url, headers))
+
+    def _retrying(self, url: str, attempt_once: Callable[[], T]) -> T:
+        """attempt_once's result, trying again after each _Retry with backoff, up to the limit."""
         for attempt in range(1, self._attempts + 1):
             self._check_cancel()
             try:
-                return self._get_once(url, headers)
+                return attempt_once()
             except _Retry as retry:
                 if attempt == self._attempts:
                     raise NetworkError(
@@ -193,17 +199,7 @@ class HttpClient:
                 f"{without_token(url)}: unsupported URL scheme {scheme!r}", hint="use http or https"
             )
         resume = _Resume()
-        for attempt in range(1, self._attempts + 1):
-            self._check_cancel()
-            try:
-                self._attempt(url, sink, progress, resume)
-                return
-            except _Retry as retry:
-                if attempt == self._attempts:
-                    raise NetworkError(
-                        f"{without_token(url)}: {retry.reason} (gave up after {attempt} attempts)"
-                    ) from None
-                self.pause(attempt, retry.wait)
+        self._retrying(url, lambda: self._attempt(url, sink, progress, resume))
 
     def _attempt(self, url: str, sink: Sink, progress: Progress, resume: _Resume) -> None:
         where = without_token(url)
