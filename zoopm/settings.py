@@ -144,31 +144,39 @@ def _token(env: Mapping[str, str]) -> str | None:
 
 
 def _read_timeout(env: Mapping[str, str]) -> float:
-    raw = env.get("ZOOPM_READ_TIMEOUT", "").strip()
-    if not raw:
-        return DEFAULT_READ_TIMEOUT
-    value = float(raw) if _NUMBER.fullmatch(raw) else math.nan
-    if not 0 < value <= 24 * 3600:
-        raise UsageError(
-            f"environment variable ZOOPM_READ_TIMEOUT={raw!r} is not a number of seconds "
-            "above 0 (and at most a day)",
-            hint="set ZOOPM_READ_TIMEOUT to how long a download may stall, for example 60",
-        )
-    return value
+    return _seconds(
+        env,
+        "ZOOPM_READ_TIMEOUT",
+        DEFAULT_READ_TIMEOUT,
+        allow_zero=False,
+        purpose="how long a download may stall, for example 60",
+    )
 
 
 def _lock_timeout(env: Mapping[str, str]) -> float:
-    """How long to wait for another zoopm's lock (ZOOPM_LOCK_TIMEOUT, seconds) before giving up."""
-    raw = env.get("ZOOPM_LOCK_TIMEOUT", "").strip()
+    return _seconds(
+        env,
+        "ZOOPM_LOCK_TIMEOUT",
+        DEFAULT_LOCK_TIMEOUT,
+        allow_zero=True,
+        purpose="how long to wait for another zoopm, for example 600",
+    )
+
+
+def _seconds(
+    env: Mapping[str, str], name: str, default: float, *, allow_zero: bool, purpose: str
+) -> float:
+    """A number of seconds from the environment: above 0 (or 0 itself if allowed), at most a day."""
+    raw = env.get(name, "").strip()
     if not raw:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
+        return default
+    value = float(raw) if _NUMBER.fullmatch(raw) else math.nan
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value <= 24 * 3600):
+        lowest = "0 or more" if allow_zero else "above 0"
         raise UsageError(
-            f"environment variable ZOOPM_LOCK_TIMEOUT={raw!r} is not a number of seconds",
-            hint="set ZOOPM_LOCK_TIMEOUT to how long to wait for another zoopm, for example 600",
+            f"environment variable {name}={raw!r} is not a number of seconds {lowest} "
+            "(and at most a day)",
+            hint=f"set {name} to {purpose}",
         )
     return value
