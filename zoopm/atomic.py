@@ -1,4 +1,4 @@
-"""Atomic writes: a file is either its old bytes or its new bytes, never half of each."""
+"""Careful file I/O: atomic writes (old bytes or new, never half), bounded non-blocking reads."""
 
 from __future__ import annotations
 
@@ -65,3 +65,27 @@ def fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class TooLarge(Exception):
+    """read_regular found more bytes than its limit."""
+
+
+def read_regular(path: Path, limit: int, *, follow: bool = True) -> bytes:
+    """The bytes of the regular file at path, refusing what is not one or is over limit.
+
+    A FIFO, a device (/dev/zero) or a directory put where a small file should be raises
+    OSError (EINVAL, or what open says) instead of hanging or filling memory; a file larger
+    than limit raises TooLarge. follow=False also refuses a symlink (ELOOP).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow:
+        flags |= os.O_NOFOLLOW
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(22, "not a regular file", str(path))
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(str(path))
+    return data

@@ -228,7 +228,7 @@ def _report_install(result: InstallResult, reporter: ConsoleReporter) -> None:
     if plan.nothing_to_do:
         reporter.info(f"Nothing to do: {result.kept} files already in place in {where}/")
         return
-    parts = [f"placed {result.placed} files in {where}/"]
+    parts = [f"placed {_files(result.placed)} in {where}/"]
     if plan.fetch:
         parts.append(f"{len(plan.fetch)} new in the store ({human_size(plan.fetch_bytes)})")
     if result.removed:
@@ -436,6 +436,10 @@ def _source_text(status: ModelStatus) -> str:
     if "github" in source:
         return f"github:{source['github']}/{source['path']}@{source.get('rev', '?')[:12]}"
     return source.get("path", "?")
+
+
+def _files(count: int) -> str:
+    return f"{count} file" + ("" if count == 1 else "s")
 
 
 def _models(count: int) -> str:

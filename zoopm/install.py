@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoopm.errors import IntegrityError, OfflineError, StaleLockError
+from zoopm.errors import InstallError, IntegrityError, OfflineError, StaleLockError
 from zoopm.fetch import Fetcher
 from zoopm.lockfile import Lock, LockedFile, LockedModel
 from zoopm.materialize import ModelsTree, Refused
-from zoopm.record import Placed, Record, read_record, write_record
+from zoopm.record import ADOPTED, Placed, Record, read_record, write_record
 from zoopm.reporting import Reporter
 from zoopm.store import Expected, Store
 from zoopm.tasks import CancelToken, run_tasks
@@ -50,10 +51,18 @@ class InstallPlan:
     remove: tuple[tuple[str, str], ...]
     keep: tuple[tuple[str, str], ...]
     leave: tuple[tuple[str, str], ...]
+    # Record entries to drop without touching a file: gone already, or adopted (never removed).
+    forget: tuple[tuple[str, str], ...] = ()
+    # Kept files whose record entry is brought up to date (their ctime moved, bytes proven).
+    refresh: tuple[tuple[str, str], ...] = ()
+    # The project this install is for, written into the record.
+    project: str | None = None
 
     @property
     def nothing_to_do(self) -> bool:
-        return not (self.fetch or self.place or self.remove)
+        return not (
+            self.fetch or self.place or self.remove or self.leave or self.forget or self.refresh
+        )
 
     @property
     def fetch_bytes(self) -> int:
@@ -68,19 +77,26 @@ class InstallResult:
     kept: int
 
 
-def plan_install(lock: Lock, models_dir: Path, store: Store) -> InstallPlan:
+def plan_install(
+    lock: Lock, models_dir: Path, store: Store, project: str | None = None
+) -> InstallPlan:
     """What installing lock would do; reads only (stat calls, and hashes of files not ours)."""
     record = read_record(models_dir)
+    _check_owner(record, models_dir, project)
     fetch: list[FileAction] = []
     to_place: list[FileAction] = []
     keep: list[tuple[str, str]] = []
+    refresh: list[tuple[str, str]] = []
     with ModelsTree(models_dir, store.blob_path) as tree:
         for model in lock.models:
             for file in model.files:
                 action = FileAction(model, file, models_dir / model.name / file.path)
                 placed = record.placed(model.name, file.path)
-                if placed and placed.sha256 == file.sha256 and _kept(tree, store, action, placed):
+                kept = _kept(tree, store, action, placed) if placed else None
+                if kept is not None:
                     keep.append((model.name, file.path))
+                    if kept == "refresh":
+                        refresh.append((model.name, file.path))
                     continue
                 _refuse_if_foreign(tree, action, placed)
                 to_place.append(action)
@@ -88,14 +104,15 @@ def plan_install(lock: Lock, models_dir: Path, store: Store) -> InstallPlan:
                     fetch.append(action)
         remove_list: list[tuple[str, str]] = []
         leave: list[tuple[str, str]] = []
+        forget: list[tuple[str, str]] = []
         for name, path, placed in record.entries():
             locked = lock.model(name)
             if locked is not None and locked.file(path) is not None:
                 continue
             rel = f"{name}/{path}"
-            if tree.lstat(rel) is None:
-                continue
-            if tree.is_intact(rel, placed) or (placed.pending and tree.holds(rel, placed.sha256)):
+            if tree.lstat(rel) is None or placed.how == ADOPTED:
+                forget.append((name, path))
+            elif tree.ours_to_remove(rel, placed):
                 remove_list.append((name, path))
             else:
                 leave.append((name, path))
@@ -107,25 +124,47 @@ def plan_install(lock: Lock, models_dir: Path, store: Store) -> InstallPlan:
         tuple(remove_list),
         tuple(keep),
         tuple(leave),
+        tuple(forget),
+        tuple(refresh),
+        project,
+    )
+
+
+def _check_owner(record: Record, models_dir: Path, project: str | None) -> None:
+    """Two projects sharing one models directory would remove each other's files: refuse."""
+    if project is None or record.project in (None, project) or not record.models:
+        return
+    raise InstallError(
+        f"{models_dir}: holds the models of another project ({record.project})",
+        hint="give each project its own models-dir in zoo.toml (a symlinked models directory "
+        "is shared by every project whose models point at it)",
     )
 
 
 def count_installed(model: LockedModel, record: Record, tree: ModelsTree, store: Store) -> int:
-    """How many of model's locked files are in place as zoopm placed them (stat only)."""
+    """How many of model's locked files are in place as zoopm placed them."""
     count = 0
     for file in model.files:
         placed = record.placed(model.name, file.path)
         action = FileAction(model, file, tree.root / model.name / file.path)
-        if placed and placed.sha256 == file.sha256 and _kept(tree, store, action, placed):
+        if placed and _kept(tree, store, action, placed) is not None:
             count += 1
     return count
 
 
-def _kept(tree: ModelsTree, store: Store, action: FileAction, placed: Placed) -> bool:
-    if not tree.is_intact(action.rel, placed):
-        return False
+def _kept(tree: ModelsTree, store: Store, action: FileAction, placed: Placed) -> str | None:
+    """"keep" if action's file is still in place as placed, "refresh" if so but its record
+    entry needs its ctime updated, None if it must be placed again."""
+    if placed.sha256 != action.file.sha256 or not tree.stat_intact(action.rel, placed):
+        return None
     # A symlink is only as good as the blob it points at.
-    return placed.how != "symlink" or store.has(action.file.sha256, action.file.size)
+    if placed.how == "symlink" and not store.has(action.file.sha256, action.file.size):
+        return None
+    if not tree.ctime_moved(action.rel, placed):
+        return "keep"
+    # ctime moves when the same blob is linked elsewhere, and when someone writes the file
+    # and puts its mtime back: only the bytes can tell which.
+    return "refresh" if tree.holds(action.rel, action.file.sha256) else None
 
 
 def _refuse_if_foreign(tree: ModelsTree, action: FileAction, placed: Placed | None) -> None:
@@ -134,10 +173,11 @@ def _refuse_if_foreign(tree: ModelsTree, action: FileAction, placed: Placed | No
     The same decision is made again right before each write; this early check only spares
     the user a long download that could not be placed anyway.
     """
-    if placed is not None and not placed.pending:
+    info = tree.lstat(action.rel)
+    if info is None:
         return
-    if tree.lstat(action.rel) is None:
-        return
+    if placed is not None and not placed.pending and info.st_ino == placed.inode:
+        return  # the very file zoopm placed, changed in place: it is repaired
     wanted = {action.file.sha256} | ({placed.sha256} if placed is not None else set())
     if not any(tree.holds(action.rel, sha256) for sha256 in wanted):
         raise Refused(f"{action.target}: exists and was not placed by zoopm")
@@ -182,22 +222,17 @@ class _Materialiser:
         self.link_mode = link_mode
         self.token = token
         self.models = {name: dict(files) for name, files in plan.record.models.items()}
+        self.placed_inodes: set[int] = set()
         self.written_at = 0.0
 
     def run(self, reporter: Reporter) -> InstallResult:
         plan = self.plan
-        if not (plan.place or plan.remove or plan.leave):
+        if plan.nothing_to_do:
             return InstallResult(plan, 0, 0, len(plan.keep))
-        # Write the intents first: after a crash, a file found at one of these paths with the
-        # intended bytes is known to be zoopm's, so the next run neither refuses nor loses it.
-        for action in plan.place:
-            current = self._entry(action.model.name, action.file.path)
-            if current is None or current.pending:
-                self._set(action, Placed.intent(action.file.sha256, action.file.size))
-        self._save()
         placed = removed = 0
         try:
             with ModelsTree(plan.models_dir, self.store.blob_path) as tree:
+                self._write_intents(tree)
                 for action in plan.place:
                     self.token.check()
                     self._place(tree, action)
@@ -212,13 +247,74 @@ class _Materialiser:
                 for name, path in plan.leave:
                     reporter.warning(_left_message(plan.models_dir, name, path))
                     self._drop(name, path)
+                for name, path in plan.forget:
+                    entry = self._entry(name, path)
+                    if entry is not None and entry.how == ADOPTED:
+                        reporter.warning(
+                            f"{plan.models_dir / name / path}: no longer locked; it was there "
+                            "before zoopm, so it is left in place"
+                        )
+                    self._drop(name, path)
+            self._settle(tree)
         finally:
             self._save()
         return InstallResult(plan, placed, removed, len(plan.keep))
 
+    def _settle(self, tree: ModelsTree) -> None:
+        """Takes the final ctime of every file sharing an inode zoopm linked in this run.
+
+        Each hard link of a blob moves its ctime, so the files placed early in a run (and kept
+        files sharing a blob with them) no longer show the ctime first recorded; this run
+        proved those bytes, so their new ctime is recorded rather than suspected next time.
+        """
+        linked = {
+            entry.inode
+            for files in self.models.values()
+            for entry in files.values()
+            if entry.how in ("hardlink", "reflink", "copy") and entry.inode in self.placed_inodes
+        }
+        for name, files in self.models.items():
+            for path, entry in files.items():
+                if entry.inode not in linked or entry.pending:
+                    continue
+                info = tree.lstat(f"{name}/{path}")
+                if info is not None and info.st_ino == entry.inode:
+                    files[path] = dataclasses.replace(entry, ctime_ns=info.st_ctime_ns)
+
+    def _write_intents(self, tree: ModelsTree) -> None:
+        """Writes the record before anything is placed: after a crash, a file found at one of
+        these paths with the intended bytes is known to be zoopm's, so the next run neither
+        refuses nor loses it."""
+        for name, path in self.plan.refresh:
+            entry = self._entry(name, path)
+            fresh = tree.describe(f"{name}/{path}", entry.sha256) if entry else None
+            if fresh is not None and entry is not None:
+                self.models[name][path] = dataclasses.replace(fresh, how=entry.how)
+        for action in self.plan.place:
+            current = self._entry(action.model.name, action.file.path)
+            if current is not None and current.pending and current.sha256 != action.file.sha256:
+                # An earlier, interrupted run may have placed its bytes here: say so before
+                # the new intent replaces the only proof that the file is zoopm's.
+                done = tree.describe(action.rel, current.sha256)
+                if done is not None:
+                    self._set(action, done)
+                    continue
+            if current is None or current.pending:
+                self._set(action, Placed.intent(action.file.sha256, action.file.size))
+        self._save()
+
     def _place(self, tree: ModelsTree, action: FileAction) -> None:
         file = action.file
-        blob = self.store.prove(file.sha256, file.size, file.sha1)
+        owned = self._entry(action.model.name, file.path)
+        # A hard link zoopm placed with these very bytes needs placing again only if someone
+        # wrote to it, and so to the blob it shares: hash the blob, whatever its stat says.
+        suspect = (
+            owned is not None
+            and owned.how == "hardlink"
+            and owned.sha256 == file.sha256
+            and not owned.pending
+        )
+        blob = self.store.prove(file.sha256, file.size, file.sha1, suspect=suspect)
         if blob is None:
             # Changed or removed since the fetch step (another project wrote through a hard
             # link, or someone cleaned the store): fetch it again rather than place wrong bytes.
@@ -226,8 +322,12 @@ class _Materialiser:
             blob = self.store.prove(file.sha256, file.size, file.sha1)
             if blob is None:
                 raise IntegrityError(f"{action.label}: the store cannot keep a verified copy")
-        owned = self._entry(action.model.name, file.path)
-        self._set(action, tree.place(blob, action.rel, file.sha256, self.link_mode, owned))
+        before = self.plan.record.placed(action.model.name, file.path)
+        done = tree.place(
+            blob, action.rel, file.sha256, self.link_mode, owned, adopt=before is None
+        )
+        self.placed_inodes.add(done.inode)
+        self._set(action, done)
         if time.monotonic() - self.written_at > _RECORD_EVERY_SECONDS:
             self._save()
 
@@ -241,7 +341,7 @@ class _Materialiser:
         self.models.get(name, {}).pop(path, None)
 
     def _save(self) -> None:
-        write_record(self.plan.models_dir, Record(self.models))
+        write_record(self.plan.models_dir, Record(self.models, self.plan.project))
         self.written_at = time.monotonic()
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import os
 import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from zoopm.atomic import TooLarge, read_regular
 from zoopm.errors import BusyError, from_os_error
 from zoopm.tasks import CancelToken
 
@@ -24,9 +27,16 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:
-        return True
+    except (OSError, OverflowError, ValueError):
+        return pid > 0 and pid < 1 << 31
     return True
+
+
+@functools.cache
+def host_tag() -> str:
+    """A short tag of this machine's name, put in temp file names: a store or models directory
+    shared with another machine or container is never swept of that one's live files."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 @contextlib.contextmanager
@@ -74,7 +84,11 @@ def hold_lock(
             )
     owner = path.with_name(path.name + ".owner")
     with contextlib.suppress(OSError):
-        owner.write_text(f"{os.getpid()} {socket.gethostname()}\n", encoding="utf-8")
+        # Never through a symlink someone planted there, never blocking on a FIFO.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
+        fd = os.open(owner, flags, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(f"{os.getpid()} {socket.gethostname()}\n")
     try:
         yield
     finally:
@@ -86,10 +100,11 @@ def hold_lock(
 def _holder(path: Path) -> str:
     owner = path.with_name(path.name + ".owner")
     try:
-        pid, _, host = owner.read_text(encoding="utf-8").strip().partition(" ")
-    except OSError:
+        text = read_regular(owner, 4096, follow=False).decode("utf-8", "replace")
+    except (OSError, TooLarge):
         return "another zoopm process"
-    if not pid.isdigit():
+    pid, _, host = text.strip().partition(" ")
+    if not (pid.isascii() and pid.isdigit()) or len(pid) > 10:
         return "another zoopm process"
     here = host == socket.gethostname()
     return f"zoopm process {pid}" + ("" if here else f" on {host}")

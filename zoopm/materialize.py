@@ -20,13 +20,13 @@ from pathlib import Path
 
 from zoopm.digest import CHUNK_SIZE, Hasher
 from zoopm.errors import InstallError, from_os_error
-from zoopm.locks import pid_alive
-from zoopm.record import Placed
+from zoopm.locks import host_tag, pid_alive
+from zoopm.record import ADOPTED, Placed
 
 _FICLONE = 0x40049409  # Linux ioctl: share the source file's extents (btrfs, XFS, bcachefs)
 _NO_LINK_ERRNOS = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-_TEMP = re.compile(r"\..*\.zoopm-(\d+)-[0-9a-f]{8}\.tmp")
+_TEMP = re.compile(r"\.zoopm-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]{8}\.tmp")
 
 BlobPaths = Callable[[str], Path]
 
@@ -69,7 +69,16 @@ class ModelsTree:
         return _lstat_at(*found) if found is not None else None
 
     def is_intact(self, rel: str, placed: Placed) -> bool:
-        """Whether rel is still what zoopm placed, judged by stat alone (no re-hash)."""
+        """Whether rel is still what zoopm placed, judged by stat alone (no re-hash).
+
+        ctime counts too: a write that restores the mtime (cp -p) still moves it. But linking
+        the same blob elsewhere moves it as well, so a caller that sees only ctime differ
+        should ask holds() before calling the file changed.
+        """
+        return self.stat_intact(rel, placed) and not self.ctime_moved(rel, placed)
+
+    def stat_intact(self, rel: str, placed: Placed) -> bool:
+        """Like is_intact, but blind to ctime."""
         if placed.pending:
             return False
         info = self.lstat(rel)
@@ -83,6 +92,12 @@ class ModelsTree:
             and info.st_mtime_ns == placed.mtime_ns
         )
 
+    def ctime_moved(self, rel: str, placed: Placed) -> bool:
+        if placed.ctime_ns is None or placed.how == "symlink":
+            return False
+        info = self.lstat(rel)
+        return info is None or info.st_ctime_ns != placed.ctime_ns
+
     def holds(self, rel: str, sha256: str) -> bool:
         """Whether rel is a regular file (or zoopm's blob link) whose bytes hash to sha256."""
         found = self._existing(rel)
@@ -90,13 +105,15 @@ class ModelsTree:
             return False
         fd, name = found
         info = _lstat_at(fd, name)
-        if info is None:
-            return False
-        if stat.S_ISLNK(info.st_mode):
+        return info is not None and self._holds_at(fd, name, info, sha256)
+
+    def _holds_at(self, fd: int, name: str, seen: os.stat_result, sha256: str) -> bool:
+        """Whether the entry seen (an lstat of name) holds sha256; a swap meanwhile says no."""
+        if stat.S_ISLNK(seen.st_mode):
             with contextlib.suppress(OSError):
                 return os.readlink(name, dir_fd=fd) == str(self._blob_path(sha256))
             return False
-        if not stat.S_ISREG(info.st_mode):
+        if not stat.S_ISREG(seen.st_mode):
             return False
         try:
             file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
@@ -104,11 +121,48 @@ class ModelsTree:
             return False
         hasher = Hasher()
         with os.fdopen(file_fd, "rb") as stream:
-            if not stat.S_ISREG(os.fstat(file_fd).st_mode):
+            if not _same_identity(os.fstat(file_fd), seen):
                 return False
             while chunk := stream.read(CHUNK_SIZE):
                 hasher.update(chunk)
         return hasher.digest().sha256 == sha256
+
+    def describe(self, rel: str, sha256: str) -> Placed | None:
+        """A record entry for what is at rel now, if it holds sha256 (a pending placement done)."""
+        found = self._existing(rel)
+        if found is None:
+            return None
+        fd, name = found
+        info = _lstat_at(fd, name)
+        if info is None or not self._holds_at(fd, name, info, sha256):
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            return Placed.of(sha256, os.stat(self._blob_path(sha256)).st_size, info, "symlink")
+        return Placed.of(sha256, info.st_size, info, "copy")
+
+    def ours_to_remove(self, rel: str, placed: Placed) -> bool:
+        """Whether what is at rel is still what zoopm placed there, so removing it loses nothing.
+
+        A symlink zoopm made counts even when its blob is gone (a wiped store): it is zoopm's.
+        """
+        if placed.how == ADOPTED:
+            return False
+        if self.stat_intact(rel, placed) and (
+            not self.ctime_moved(rel, placed) or self.holds(rel, placed.sha256)
+        ):
+            return True
+        if placed.pending:
+            return self.holds(rel, placed.sha256)
+        if placed.how == "symlink":
+            found = self._existing(rel)
+            info = self.lstat(rel)
+            if found is None or info is None or info.st_ino != placed.inode:
+                return False
+            with contextlib.suppress(OSError):
+                return os.readlink(found[1], dir_fd=found[0]) == str(
+                    self._blob_path(placed.sha256)
+                )
+        return False
 
     def _links_to_blob(self, rel: str, placed: Placed) -> bool:
         found = self._existing(rel)
@@ -132,77 +186,107 @@ class ModelsTree:
 
     # --- writing ------------------------------------------------------------------------
 
-    def place(self, blob: Path, rel: str, sha256: str, mode: str, owned: Placed | None) -> Placed:
+    def place(
+        self,
+        blob: Path,
+        rel: str,
+        sha256: str,
+        mode: str,
+        owned: Placed | None,
+        *,
+        adopt: bool = False,
+    ) -> Placed:
         """Puts blob at rel by mode (auto, hardlink, symlink, copy), in one rename.
 
-        owned is the install record's entry for rel. The target is replaced only if the record
-        says zoopm placed it, or if it already holds the same bytes; anything else is Refused.
-        A new file is linked into place so that one appearing meanwhile is never overwritten.
+        owned is the install record's entry for rel. What is at rel now is replaced only if it
+        is the very file zoopm placed (same inode), or if it holds the bytes zoopm meant to put
+        there; anything else is Refused. With adopt (the record had no entry before this run),
+        a file that already holds the locked bytes is adopted as it is, not replaced (and never
+        removed later). A new file is linked into place, so one that appears meanwhile is never
+        overwritten.
         """
         parent, name = _split(rel)
         fd = self._open_dir(parent, create=True)
         assert fd is not None
         self._sweep(parent, fd)
-        temp = _temp_name(name)
+        if adopt:
+            current = _lstat_at(fd, name)
+            if (
+                current is not None
+                and stat.S_ISREG(current.st_mode)
+                and self._holds_at(fd, name, current, sha256)
+            ):
+                return Placed.of(sha256, current.st_size, current, ADOPTED)
+        temp = _temp_name()
         try:
             how = _create(blob, fd, temp, mode)
-        except InstallError:
-            raise
-        except OSError as exc:
-            raise from_os_error(exc, self.root / parent_path(parent) / name) from None
-        try:
             self._put(fd, (temp, name), rel, sha256, owned)
-            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except OSError as exc:
             raise from_os_error(exc, self.root / rel) from None
         finally:
+            # Also after Ctrl-C or a full disk halfway through a copy: no temp stays behind.
             with contextlib.suppress(OSError):
                 os.unlink(temp, dir_fd=fd)
+        try:
+            # After the temp name is gone: unlinking it moved the file's ctime.
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError as exc:
+            raise from_os_error(exc, self.root / rel) from None
         size = os.stat(blob).st_size if how == "symlink" else info.st_size
-        return Placed(sha256, size, info.st_mtime_ns, info.st_ino, how)
+        return Placed.of(sha256, size, info, how)
 
     def _put(
         self, fd: int, names: tuple[str, str], rel: str, sha256: str, owned: Placed | None
     ) -> None:
         temp, name = names
-        current = _lstat_at(fd, name)
-        if current is None:
-            try:
-                # link(2) fails if the name appeared since the lstat: nothing is overwritten.
-                os.link(temp, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+        for _ in range(3):
+            current = _lstat_at(fd, name)
+            if current is None:
+                try:
+                    # link(2) fails if the name appeared since the lstat: nothing is overwritten.
+                    os.link(temp, name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+                    return
+                except FileExistsError:
+                    continue
+                except OSError as exc:
+                    if exc.errno not in _NO_LINK_ERRNOS:
+                        raise
+                    # A file system without hard links: a rename is the best there is.
+                    os.replace(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+                    return
+            if not self._mine(fd, name, current, sha256, owned):
+                raise Refused(f"{self.root / rel}: exists and was not placed by zoopm")
+            # What was judged must still be there, unchanged, at the moment of the rename.
+            again = _lstat_at(fd, name)
+            if again is not None and _same_identity(again, current):
+                os.replace(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
                 return
-            except FileExistsError:
-                current = _lstat_at(fd, name)
-            except OSError as exc:
-                if exc.errno not in _NO_LINK_ERRNOS:
-                    raise
-        if current is not None and not self._mine(rel, current, sha256, owned):
-            raise Refused(f"{self.root / rel}: exists and was not placed by zoopm")
-        os.replace(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        raise InstallError(
+            f"{self.root / rel}: keeps changing while zoopm places it",
+            hint="stop whatever writes there, then run 'zoopm install' again",
+        )
 
-    def _mine(self, rel: str, current: os.stat_result, sha256: str, owned: Placed | None) -> bool:
+    def _mine(
+        self, fd: int, name: str, current: os.stat_result, sha256: str, owned: Placed | None
+    ) -> bool:
         if stat.S_ISDIR(current.st_mode):
             return False
-        if owned is not None and not owned.pending:
-            return True
-        # A pending entry or no entry: ours only if it holds the bytes zoopm meant to put there.
+        if owned is not None and not owned.pending and current.st_ino == owned.inode:
+            return True  # the file zoopm placed (or adopted), perhaps changed in place: repaired
+        # Otherwise ours only if it holds bytes zoopm put or meant to put there.
         candidates = {sha256} | ({owned.sha256} if owned is not None else set())
-        return any(self.holds(rel, candidate) for candidate in candidates)
+        return any(self._holds_at(fd, name, current, candidate) for candidate in candidates)
 
     def remove(self, rel: str, placed: Placed) -> bool:
         """Deletes what zoopm placed at rel (if it still is that), then emptied directories."""
         parent, name = _split(rel)
         found = self._existing(rel)
-        if found is None:
+        if found is None or _lstat_at(found[0], name) is None:
             return True
-        fd = found[0]
-        current = _lstat_at(fd, name)
-        if current is None:
-            return True
-        if not (self.is_intact(rel, placed) or (placed.pending and self.holds(rel, placed.sha256))):
+        if not self.ours_to_remove(rel, placed):
             return False
         try:
-            os.unlink(name, dir_fd=fd)
+            os.unlink(name, dir_fd=found[0])
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -291,7 +375,7 @@ class ModelsTree:
         with contextlib.suppress(OSError):
             for entry in os.listdir(fd):
                 match = _TEMP.fullmatch(entry)
-                if match and not pid_alive(int(match.group(1))):
+                if match and match.group(1) == host_tag() and not pid_alive(int(match.group(2))):
                     with contextlib.suppress(OSError):
                         os.unlink(entry, dir_fd=fd)
 
@@ -312,8 +396,20 @@ def _lstat_at(fd: int, name: str) -> os.stat_result | None:
         return None
 
 
-def _temp_name(name: str) -> str:
-    return f".{name[:180]}.zoopm-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+def _temp_name() -> str:
+    # Not derived from the file's name: a long non-ASCII name would overflow NAME_MAX.
+    return f".zoopm-{host_tag()}-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+
+
+def _same_identity(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino, a.st_mode, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == (
+        b.st_dev,
+        b.st_ino,
+        b.st_mode,
+        b.st_size,
+        b.st_mtime_ns,
+        b.st_ctime_ns,
+    )
 
 
 def _create(blob: Path, fd: int, temp: str, mode: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -198,7 +199,7 @@ class Project:
 
     def init(self) -> Path:
         """Writes a commented zoo.toml; refuses to replace one."""
-        if self.manifest_path.exists():
+        if os.path.lexists(self.manifest_path):
             raise ManifestError(
                 f"{self.manifest_path}: already exists",
                 hint="edit it, or run 'zoopm init' in another directory",
@@ -229,7 +230,8 @@ class Project:
             return
         from zoopm.locks import hold_lock
 
-        key = hashlib.sha256(str(self.root).encode()).hexdigest()[:32]
+        # The real path: -C link/ and -C proj/ are one project and must exclude each other.
+        key = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:32]
         with hold_lock(
             self.settings.home / "locks" / f"project-{key}.lock",
             f"working in {self.root}",
@@ -278,7 +280,7 @@ class Project:
             if changes:
                 self.reporter.info(f"{LOCK_NAME} is out of date ({', '.join(changes)}); locking")
                 lock = self._lock(manifest).lock
-        plan = plan_install(lock, self.models_dir(manifest), self.store)
+        plan = self._plan_install(lock, manifest)
         if plan.place:
             # Before a byte is fetched, the lock must agree with each pinned readme.md; a no-op
             # install skips this (and the readme parser with it).
@@ -292,8 +294,29 @@ class Project:
                 raise disagreement_error(wrong)
             if wrong:
                 lock = self._lock(manifest).lock  # resolves the disagreeing models again
-                plan = plan_install(lock, self.models_dir(manifest), self.store)
+                plan = self._plan_install(lock, manifest)
         return lock, plan
+
+    def _plan_install(self, lock: Lock, manifest: Manifest) -> InstallPlan:
+        models_dir = self.models_dir(manifest)
+        self._refuse_sources_inside(manifest, models_dir)
+        project = str(self.root.resolve() / LOCK_NAME)
+        return plan_install(lock, models_dir, self.store, project)
+
+    def _refuse_sources_inside(self, manifest: Manifest, models_dir: Path) -> None:
+        """A local model kept inside the models directory would be zoopm's to replace and remove."""
+        inside = models_dir.resolve()
+        for spec in manifest.models:
+            if not isinstance(spec.source, LocalSource):
+                continue
+            directory = (self.root / spec.source.path).resolve()
+            if directory == inside or inside in directory.parents:
+                raise ManifestError(
+                    f"{self.manifest_path}: models.{spec.name}.path: {spec.source.path!r} is "
+                    f"inside the models directory {manifest.models_dir!r}, which zoopm manages",
+                    hint="keep your own model directories outside models-dir (move it, e.g. to "
+                    "src/), or set another models-dir",
+                )
 
     def _current_plan(self) -> InstallPlan | None:
         """The plan if zoo.lock exists and matches zoo.toml; None if installing must lock first.
@@ -304,7 +327,7 @@ class Project:
         lock = self.read_lock()
         if lock is None or manifest_changes(manifest, lock):
             return None
-        return plan_install(lock, self.models_dir(manifest), self.store)
+        return self._plan_install(lock, manifest)
 
     def install(self, *, frozen: bool = False, link_mode: str | None = None) -> InstallResult:
         """Makes the models directory hold exactly the locked files, fetching what is missing."""
@@ -430,7 +453,7 @@ class Project:
         return AddResult(spec, installed)
 
     def _restore(self, manifest: bytes, lock: bytes | None) -> None:
-        atomic_write(self.manifest_path, manifest)
+        atomic_write(self.manifest_path.resolve(), manifest)
         if lock is None:
             with contextlib.suppress(FileNotFoundError):
                 self.lock_path.unlink()
@@ -487,11 +510,12 @@ class Project:
         """Writes zoo.toml and locks; if locking fails, zoo.toml goes back to what it was."""
         original = self.manifest_path.read_bytes()
         manifest = parse_manifest(text, self.manifest_path)
-        atomic_write(self.manifest_path, text.encode())
+        # Through a symlinked zoo.toml to the file it names, as an editor would.
+        atomic_write(self.manifest_path.resolve(), text.encode())
         try:
             self._lock(manifest, previous=previous)
         except BaseException:
-            atomic_write(self.manifest_path, original)
+            atomic_write(self.manifest_path.resolve(), original)
             raise
 
     def _manifest_or_none(self) -> Manifest | None:

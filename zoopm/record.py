@@ -18,7 +18,9 @@ from zoopm.paths import model_name_problem, relative_path_problem
 RECORD_NAME = ".zoopm-installed.json"
 RECORD_VERSION = 1
 PENDING = "pending"
-_HOWS = {"reflink", "hardlink", "symlink", "copy", PENDING}
+ADOPTED = "adopted"  # a file that held the locked bytes before zoopm came: never removed
+_HOWS = {"reflink", "hardlink", "symlink", "copy", PENDING, ADOPTED}
+_FIELDS = {"sha256", "size", "mtime_ns", "inode", "how"}
 _MAX_RECORD_BYTES = 64 * 1024 * 1024
 # Never through a symlink; never blocking on a FIFO someone put in its place.
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -42,6 +44,8 @@ class Placed:
     mtime_ns: int
     inode: int
     how: str
+    # A write that puts mtime back (cp -p, os.utime) still moves ctime. None: not recorded.
+    ctime_ns: int | None = None
 
     @property
     def pending(self) -> bool:
@@ -51,12 +55,19 @@ class Placed:
     def intent(cls, sha256: str, size: int) -> Placed:
         return cls(sha256, size, 0, 0, PENDING)
 
+    @classmethod
+    def of(cls, sha256: str, size: int, info: os.stat_result, how: str) -> Placed:
+        """An entry for a file zoopm just placed or checked, from its lstat."""
+        return cls(sha256, size, info.st_mtime_ns, info.st_ino, how, info.st_ctime_ns)
+
 
 @dataclass(frozen=True)
 class Record:
     """Every file a previous install placed (or was placing), per model and relative path."""
 
     models: dict[str, dict[str, Placed]]
+    # The project (its zoo.lock) whose install this record describes; None in older records.
+    project: str | None = None
 
     def placed(self, model: str, path: str) -> Placed | None:
         return self.models.get(model, {}).get(path)
@@ -85,6 +96,13 @@ def read_record(models_dir: Path) -> Record:
                 hint=_HINT,
             ) from None
         raise from_os_error(exc, path) from None
+    try:
+        return _parse(fd, path)
+    except OSError as exc:
+        raise from_os_error(exc, path) from None
+
+
+def _parse(fd: int, path: Path) -> Record:
     with os.fdopen(fd, "rb") as stream:
         if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
             raise InstallError(f"{path}: not a regular file", hint=_HINT)
@@ -93,7 +111,7 @@ def read_record(models_dir: Path) -> Record:
         raise InstallError(f"{path}: larger than any install record zoopm writes", hint=_HINT)
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise InstallError(f"{path}: not valid JSON", hint=_HINT) from None
     return _Reader(path).record(data)
 
@@ -113,6 +131,9 @@ class _Reader:
         models = data.get("models")
         if not isinstance(models, dict):
             raise self.fail("models", "expected an object")
+        project = data.get("project")
+        if project is not None and not isinstance(project, str):
+            raise self.fail("project", "expected the path of a zoo.lock")
         parsed: dict[str, dict[str, Placed]] = {}
         for model, files in models.items():
             problem = model_name_problem(model)
@@ -124,29 +145,31 @@ class _Reader:
                 path: self.entry(entry, f"models.{model}.{path!r}", path)
                 for path, entry in files.items()
             }
-        return Record(parsed)
+        return Record(parsed, project)
 
     def entry(self, entry: Any, key: str, path: str) -> Placed:
         problem = relative_path_problem(path)
         if problem:
             raise self.fail(key, problem)
-        if not isinstance(entry, dict) or set(entry) != set(Placed.__dataclass_fields__):
-            raise self.fail(key, "expected sha256, size, mtime_ns, inode and how")
+        if not isinstance(entry, dict) or not _FIELDS <= set(entry) <= _FIELDS | {"ctime_ns"}:
+            raise self.fail(key, "expected sha256, size, mtime_ns, inode, how (and ctime_ns)")
         sha256, how = entry["sha256"], entry["how"]
         if not isinstance(sha256, str) or not is_sha256_hex(sha256):
             raise self.fail(f"{key}.sha256", "expected 64 hex digits")
         if how not in _HOWS:
             raise self.fail(f"{key}.how", f"{how!r} is not one of {', '.join(sorted(_HOWS))}")
-        numbers = [entry[k] for k in ("size", "mtime_ns", "inode")]
+        ctime = entry.get("ctime_ns")
+        numbers = [entry[k] for k in ("size", "mtime_ns", "inode")] + [ctime or 0]
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
-            raise self.fail(key, "size, mtime_ns and inode must be whole numbers")
-        return Placed(sha256, numbers[0], numbers[1], numbers[2], how)
+            raise self.fail(key, "size, mtime_ns, inode and ctime_ns must be whole numbers")
+        return Placed(sha256, numbers[0], numbers[1], numbers[2], how, ctime)
 
 
 def write_record(models_dir: Path, record: Record) -> None:
     """Replaces the record in one rename: a crash leaves the old one or the new one."""
-    data = {
+    data: dict[str, object] = {
         "version": RECORD_VERSION,
+        "project": record.project,
         "models": {
             model: {path: asdict(placed) for path, placed in sorted(files.items())}
             for model, files in sorted(record.models.items())

@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoopm.atomic import atomic_write, fsync_dir
+from zoopm.atomic import TooLarge, atomic_write, fsync_dir, read_regular
 from zoopm.digest import CHUNK_SIZE, Digest, Hasher, is_sha256_hex
 from zoopm.errors import IntegrityError, StoreError, ZoopmError, from_os_error
-from zoopm.locks import hold_lock, pid_alive
+from zoopm.locks import hold_lock, host_tag, pid_alive
 from zoopm.tasks import CancelToken
 from zoopm.trust import MAX_DOWNLOAD_BYTES
 
@@ -30,7 +30,7 @@ _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 STAMP_NS = 1_000_000_000  # every blob's mtime: one second after the epoch
 # Never through a symlink; never blocking on a FIFO someone put in its place.
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-_PARTIAL = re.compile(r"blob-(\d+)-.*\.part")
+_PARTIAL = re.compile(r"blob-([0-9a-f]{8})-([0-9]{1,10})-.*\.part")
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,25 @@ class Store:
                 return path
         return None
 
-    def prove(self, sha256: str, size: int | None = None, sha1: str | None = None) -> Path | None:
+    def prove(
+        self,
+        sha256: str,
+        size: int | None = None,
+        sha1: str | None = None,
+        *,
+        suspect: bool = False,
+    ) -> Path | None:
         """The blob's path once it is shown to be sha256 (and sha1); None if missing or wrong.
 
         An untouched blob costs one stat. A blob with any sign of tampering is hashed again:
         if its bytes are right it is stamped again, otherwise it is moved to quarantine/.
         """
         path = self.blob_path(sha256)
-        if self._looks_intact(path, size) and (sha1 is None or self._alias_says(sha1, sha256)):
+        if (
+            not suspect
+            and self._looks_intact(path, size)
+            and (sha1 is None or self._alias_says(sha1, sha256))
+        ):
             return path
         try:
             info = os.lstat(path)
@@ -115,13 +126,8 @@ class Store:
         hand back another model's bytes: the blob is hashed before its digest is believed.
         """
         sha1 = sha1.lower()
-        try:
-            sha256 = self._alias_path(sha1).read_text(encoding="ascii").strip()
-        except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
-            return None
-        except OSError as exc:
-            raise StoreError(f"{self.root}: cannot read sha1 alias {sha1}: {exc}") from None
-        if not is_sha256_hex(sha256):
+        sha256 = self._read_alias(sha1)
+        if sha256 is None:
             return None
         path = self.blob_path(sha256)
         try:
@@ -162,10 +168,16 @@ class Store:
         )
 
     def _alias_says(self, sha1: str, sha256: str) -> bool:
+        return self._read_alias(sha1.lower()) == sha256
+
+    def _read_alias(self, sha1: str) -> str | None:
+        """The sha256 an alias names; None if it is missing or not a small file of hex."""
         try:
-            return self._alias_path(sha1.lower()).read_text(encoding="ascii").strip() == sha256
-        except (OSError, UnicodeDecodeError):
-            return False
+            text = read_regular(self._alias_path(sha1), 128, follow=False).decode("ascii")
+        except (OSError, TooLarge, UnicodeDecodeError):
+            return None
+        text = text.strip()
+        return text if is_sha256_hex(text) else None
 
     def _stamp(self, path: Path) -> None:
         try:
@@ -178,6 +190,9 @@ class Store:
         alias = self._alias_path(digest.sha1)
         if self._alias_says(digest.sha1, digest.sha256):
             return
+        with contextlib.suppress(OSError):
+            if not stat.S_ISREG(os.lstat(alias).st_mode):
+                self.quarantine(alias)  # a directory or FIFO planted there: moved aside
         try:
             atomic_write(alias, digest.sha256.encode())
         except OSError as exc:
@@ -237,8 +252,8 @@ class Store:
         key = hashlib.sha256(str(lock_path).encode()).hexdigest()[:32]
         record = self.root / "projects" / key
         content = str(lock_path) + "\n"
-        with contextlib.suppress(OSError):
-            if record.read_text(encoding="utf-8") == content:
+        with contextlib.suppress(OSError, TooLarge):
+            if read_regular(record, 64 * 1024, follow=False) == content.encode():
                 return
         try:
             atomic_write(record, content.encode())
@@ -251,7 +266,7 @@ class Store:
         with contextlib.suppress(OSError):
             for entry in os.scandir(tmp):
                 match = _PARTIAL.fullmatch(entry.name)
-                if match and not pid_alive(int(match.group(1))):
+                if match and match.group(1) == host_tag() and not pid_alive(int(match.group(2))):
                     with contextlib.suppress(OSError):
                         os.unlink(entry.path)
 
@@ -285,7 +300,8 @@ class BlobWriter:
         tmp = store.root / "tmp"
         try:
             _mkdir(tmp)
-            fd, name = tempfile.mkstemp(dir=tmp, prefix=f"blob-{os.getpid()}-", suffix=".part")
+            prefix = f"blob-{host_tag()}-{os.getpid()}-"
+            fd, name = tempfile.mkstemp(dir=tmp, prefix=prefix, suffix=".part")
         except OSError as exc:
             raise from_os_error(exc, tmp) from None
         self._file = os.fdopen(fd, "wb")

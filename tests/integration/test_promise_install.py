@@ -19,6 +19,7 @@ import pytest
 from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.projects import serve_binary_elsewhere, write_project
+from zoopm.locks import host_tag
 
 BINARY = "tiny_net.caffemodel"
 RECORD = ".zoopm-installed.json"
@@ -71,7 +72,7 @@ def test_install_never_writes_through_a_symlink_planted_at_models_name(
     assert sorted(p.name for p in sentinel.parent.iterdir()) == [BINARY]
 
 
-def test_a_symlink_planted_at_a_placed_file_is_replaced_not_followed(
+def test_a_symlink_planted_at_a_placed_file_is_left_alone_not_followed(
     tmp_path: Path, tiny_net: Path, zoopm: Zoopm
 ) -> None:
     project = local_project(tmp_path, tiny_net)
@@ -83,10 +84,27 @@ def test_a_symlink_planted_at_a_placed_file_is_replaced_not_followed(
 
     run = zoopm("install", project=project)
 
-    assert run.exit_code == 0, run.stderr
+    assert run.exit_code == 1
+    assert "not placed by zoopm" in run.error_line and BINARY in run.error_line
     assert sentinel.read_bytes() == before
-    assert not placed.is_symlink()
-    assert placed.read_bytes() == (tiny_net / BINARY).read_bytes()
+    assert placed.is_symlink()
+
+
+def test_a_file_saved_over_a_placed_one_is_the_users_and_never_overwritten(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = local_project(tmp_path, tiny_net)
+    assert zoopm("install", project=project).exit_code == 0
+    placed = project / "models" / "tiny" / "deploy.prototxt"
+    mine = placed.with_name("deploy.prototxt.new")
+    mine.write_text("name: 'my edit'\n")
+    mine.replace(placed)  # how an editor saves: a new file renamed over the old one
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 1
+    assert "not placed by zoopm" in run.error_line
+    assert placed.read_text() == "name: 'my edit'\n"
 
 
 def test_a_file_created_at_a_target_while_downloading_is_never_replaced(
@@ -283,10 +301,14 @@ def test_partial_downloads_left_by_a_killed_zoopm_are_swept(
         check=True,
     )
     dead_pid = int(gone.stdout)
-    leftover = store_dir / "tmp" / f"blob-{dead_pid}-abc123.part"
+    here = host_tag()
+    leftover = store_dir / "tmp" / f"blob-{here}-{dead_pid}-abc123.part"
     leftover.parent.mkdir(parents=True)
     leftover.write_bytes(b"x" * 1000)
-    mine = store_dir / "tmp" / f"blob-{os.getpid()}-live.part"
+    mine = store_dir / "tmp" / f"blob-{here}-{os.getpid()}-live.part"
+    # Another machine's download (a store shared over NFS, another container) is never swept.
+    elsewhere = store_dir / "tmp" / f"blob-00000000-{dead_pid}-other.part"
+    elsewhere.write_bytes(b"theirs")
     mine.write_bytes(b"in use")
     project = remote_project(tmp_path, tiny_net, file_server)
 
@@ -294,6 +316,7 @@ def test_partial_downloads_left_by_a_killed_zoopm_are_swept(
 
     assert not leftover.exists()
     assert mine.exists()
+    assert elsewhere.exists()
 
 
 # --- 12: a held lock is named and waited for within a bound ---------------------------------
@@ -549,3 +572,211 @@ def test_a_read_only_zoopm_home_is_a_clear_error(
     assert "internal error" not in run.stderr
     assert "Read-only file system" in run.error_line
     assert not (project / "models").exists()
+
+
+# --- found by review: adoption, stale entries, interrupted intents, shared paths -----------
+
+
+def test_files_that_were_there_before_zoopm_are_adopted_and_never_removed(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = write_project(tmp_path / "proj", {})
+    checkout = project / "models" / "tiny"
+    checkout.mkdir(parents=True)
+    for name in ("readme.md", "deploy.prototxt"):
+        (checkout / name).write_bytes((tiny_net / name).read_bytes())
+    inode = (checkout / "deploy.prototxt").stat().st_ino
+
+    added = zoopm("add", str(tiny_net), "--name", "tiny", project=project)
+    removed = zoopm("remove", "tiny", project=project)
+
+    assert added.exit_code == 0, added.stderr
+    assert removed.exit_code == 0, removed.stderr
+    assert (checkout / "deploy.prototxt").stat().st_ino == inode
+    assert (checkout / "readme.md").read_bytes() == (tiny_net / "readme.md").read_bytes()
+    assert "left in place" in removed.stderr
+    assert not (checkout / BINARY).exists()
+
+
+def test_a_local_model_inside_the_models_directory_is_refused(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = write_project(tmp_path / "proj", {"m1": '{ path = "models/m1" }'})
+    shutil.copytree(tiny_net, project / "models" / "m1")
+    (project / "models" / "m1" / "notes.txt").write_text("my notes\n")
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 2
+    assert "inside the models directory" in run.error_line
+    assert (project / "models" / "m1" / "notes.txt").read_text() == "my notes\n"
+
+
+def test_a_forgotten_model_never_lets_install_overwrite_the_users_file_at_its_path(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = local_project(tmp_path, tiny_net)
+    assert zoopm("install", project=project).exit_code == 0
+    shutil.rmtree(project / "models" / "tiny")
+    assert zoopm("remove", "tiny", project=project).exit_code == 0
+    mine = project / "models" / "tiny" / "deploy.prototxt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("name: 'mine'\n")
+
+    run = zoopm("add", str(tiny_net), "--name", "tiny", project=project)
+
+    assert run.exit_code == 1
+    assert "not placed by zoopm" in run.error_line
+    assert mine.read_text() == "name: 'mine'\n"
+
+
+def test_a_placement_an_interrupted_run_finished_is_still_zoopms_when_the_lock_moves_on(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = local_project(tmp_path, tiny_net)
+    assert zoopm("install", project=project).exit_code == 0
+    record_path = project / "models" / RECORD
+    record = json.loads(record_path.read_text())
+    # As a run killed right after placing deploy.prototxt leaves it: the entry still pending.
+    entry = record["models"]["tiny"]["deploy.prototxt"]
+    record["models"]["tiny"]["deploy.prototxt"] = {**entry, "how": "pending", "inode": 0}
+    record_path.write_text(json.dumps(record))
+    (tiny_net / "deploy.prototxt").write_text("name: 'changed'\n")
+    assert zoopm("lock", project=project).exit_code == 0
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert (project / "models" / "tiny" / "deploy.prototxt").read_text() == "name: 'changed'\n"
+
+
+def test_a_write_that_puts_the_mtime_back_is_still_caught_and_never_spread(
+    tmp_path: Path, tiny_net: Path, file_server: FileServer, zoopm: Zoopm, store_dir: Path
+) -> None:
+    project = remote_project(tmp_path, tiny_net, file_server)
+    assert zoopm("install", "--link-mode", "hardlink", project=project).exit_code == 0
+    placed = project / "models" / "tiny" / BINARY
+    good = placed.read_bytes()
+    before = placed.stat()
+    with placed.open("r+b") as handle:  # as root: 0444 does not stop it
+        handle.write(b"EVIL")
+    os.utime(placed, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    listed = zoopm("list", "--json", project=project)
+    run = zoopm("install", "--link-mode", "hardlink", project=project)
+
+    assert json.loads(listed.stdout)[0]["installed"] is False
+    assert run.exit_code == 0, run.stderr
+    assert placed.read_bytes() == good
+    assert blob_of(store_dir, good).read_bytes() == good
+
+
+def test_two_projects_sharing_one_models_directory_never_remove_each_others_files(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    shared = tmp_path / "big" / "models"
+    shared.mkdir(parents=True)
+    first = local_project(tmp_path, tiny_net)
+    (first / "models").symlink_to(shared)
+    second = write_project(tmp_path / "second", {})
+    (second / "models").symlink_to(shared)
+    assert zoopm("install", project=first).exit_code == 0
+
+    run = zoopm("install", project=second)
+
+    assert run.exit_code == 1
+    assert "another project" in run.error_line
+    assert (shared / "tiny" / BINARY).exists()
+
+
+def test_a_symlinked_project_path_is_the_same_project_for_the_lock(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = write_project(tmp_path / "proj", {})
+    link = tmp_path / "link"
+    link.symlink_to(project)
+    key = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:32]
+    lock_file = Path(os.environ["ZOOPM_HOME"]) / "locks" / f"project-{key}.lock"
+    holder = _hold(lock_file)
+    try:
+        monkeypatch.setenv("ZOOPM_LOCK_TIMEOUT", "1")
+        run = zoopm("-C", str(link), "add", str(tiny_net), "--no-install")
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert run.exit_code == 1
+    assert f"zoopm process {holder.pid}" in run.error_line
+
+
+def _hold(lock_file: Path) -> subprocess.Popen[str]:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from zoopm.locks import hold_lock\n"
+            "with hold_lock(Path(sys.argv[1]), 'a test', timeout=5):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(30)\n",
+            str(lock_file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_symlink_planted_at_a_lock_owner_file_never_redirects_the_write(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = local_project(tmp_path, tiny_net)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    key = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:32]
+    owner = Path(os.environ["ZOOPM_HOME"]) / "locks" / f"project-{key}.lock.owner"
+    owner.parent.mkdir(parents=True)
+    owner.symlink_to(victim)
+
+    run = zoopm("lock", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert victim.read_text() == "precious\n"
+
+
+def test_odd_things_planted_in_the_store_and_models_never_hang_or_crash(
+    tmp_path: Path, tiny_net: Path, file_server: FileServer, zoopm: Zoopm, store_dir: Path
+) -> None:
+    project = remote_project(tmp_path, tiny_net, file_server)
+    assert zoopm("install", project=project).exit_code == 0
+    good = (project / "models" / "tiny" / BINARY).read_bytes()
+    sha1 = hashlib.sha1(good).hexdigest()
+    alias = store_dir / "sha1" / sha1[:2] / sha1
+    alias.unlink()
+    os.mkfifo(alias)
+    (project / "models" / "tiny" / ".zoopm-99999999999999999999-deadbeef.tmp").write_text("")
+    (project / "models" / "tiny" / BINARY).unlink()
+
+    run = subprocess.run(
+        [sys.executable, "-m", "zoopm", "-C", str(project), "install"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert (project / "models" / "tiny" / BINARY).read_bytes() == good
+
+
+def test_a_long_non_ascii_file_name_is_placed(tmp_path: Path, tiny_net: Path, zoopm: Zoopm) -> None:
+    name = "模" * 80 + ".txt"  # 244 bytes: legal, but no room for a longer temp name
+    (tiny_net / name).write_text("label\n")
+    project = local_project(tmp_path, tiny_net)
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert (project / "models" / "tiny" / name).read_text() == "label\n"
