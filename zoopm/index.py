@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from zoopm.atomic import TooLarge, read_regular
 from zoopm.errors import ProjectError
 
 # zoo.toml's own source rules, shared rather than copied: an index entry becomes a zoo.toml
@@ -26,6 +27,7 @@ _LOGIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 _URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _URL_SCHEMES = ("http://", "https://", "file://")
+_MAX_INDEX_BYTES = 64 * 1024 * 1024
 _ENTRY_KEYS = ("gist", "github", "path", "rev", "description", "owner")
 _HINT = "fix the index file; docs/index-format.md lists every key"
 _ENTRY_HINT = "an index entry takes gist, or github and path; then rev, description and owner"
@@ -68,6 +70,8 @@ def parse_index(text: str, origin: str) -> Index:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProjectError(describe_toml_error(origin, exc), _HINT) from None
+    except RecursionError:
+        raise ProjectError(f"{origin}: arrays or tables nested too deeply", _HINT) from None
     return _Reader(text, origin).index(data)
 
 
@@ -94,7 +98,9 @@ def load_index(location: str, root: Path, fetch: Callable[[str], bytes]) -> Inde
     else:
         path = root / location
         try:
-            data = path.read_bytes()
+            data = read_regular(path, _MAX_INDEX_BYTES)
+        except TooLarge:
+            raise ProjectError(f"{path}: larger than any index", _LOCATION_HINT) from None
         except FileNotFoundError:
             raise ProjectError(f"{path}: no such index file", _LOCATION_HINT) from None
         except OSError as exc:

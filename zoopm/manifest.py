@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from zoopm.atomic import TooLarge, read_regular
 from zoopm.errors import ManifestError
 from zoopm.paths import model_name_problem, relative_path_problem
 from zoopm.tomlerrors import describe_toml_error
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from tomlkit.items import InlineTable
 
 MANIFEST_NAME = "zoo.toml"
+MAX_PROJECT_FILE = 64 * 1024 * 1024  # ten thousand models fit in one
 DEFAULT_MODELS_DIR = "models"
 LINK_MODES = ("auto", "hardlink", "symlink", "copy")
 
@@ -135,7 +137,13 @@ def read_manifest_text(path: Path) -> str:
     """zoo.toml's text, for parsing or for an edit that keeps its comments."""
     try:
         # Bytes, then decode: read_text would turn CRLF into LF and an edit would write that back.
-        return path.read_bytes().decode("utf-8")
+        # Bounded and non-blocking: zoo.toml may be a symlink to /dev/zero, or a FIFO.
+        return read_regular(path, MAX_PROJECT_FILE).decode("utf-8")
+    except TooLarge:
+        raise ManifestError(
+            f"{path}: larger than {MAX_PROJECT_FILE // 1024**2} MiB; "
+            "zoopm reads no zoo.toml that large"
+        ) from None
     except FileNotFoundError:
         raise ManifestError(
             f"{path}: no zoo.toml here", hint="run 'zoopm init' to create one, or pass -C DIR"
@@ -149,6 +157,8 @@ def parse_manifest(text: str, path: Path) -> Manifest:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(describe_toml_error(path.name, exc)) from None
+    except RecursionError:
+        raise ManifestError(f"{path.name}: arrays or tables nested too deeply") from None
     return _Parser(text, path).manifest(data)
 
 
@@ -412,6 +422,8 @@ def _edit_document(text: str) -> TOMLDocument:
         return tomlkit.parse(text)
     except TOMLKitError as exc:
         raise ManifestError(f"{MANIFEST_NAME}: cannot edit: {_one_line(str(exc))}") from None
+    except RecursionError:
+        raise ManifestError(f"{MANIFEST_NAME}: arrays or tables nested too deeply") from None
 
 
 def _models_table(document: TOMLDocument) -> MutableMapping[str, Any]:

@@ -780,3 +780,32 @@ def test_a_long_non_ascii_file_name_is_placed(tmp_path: Path, tiny_net: Path, zo
 
     assert run.exit_code == 0, run.stderr
     assert (project / "models" / "tiny" / name).read_text() == "label\n"
+
+
+@pytest.mark.parametrize("planted", ["dev-zero", "fifo", "deep"])
+@pytest.mark.parametrize("which", ["zoo.toml", "zoo.lock"])
+def test_a_project_file_that_is_a_device_a_fifo_or_nested_too_deep_is_one_clear_error(
+    tmp_path: Path, tiny_net: Path, which: str, planted: str
+) -> None:
+    project = local_project(tmp_path, tiny_net)
+    target = project / which
+    target.unlink(missing_ok=True)
+    if planted == "dev-zero":
+        target.symlink_to("/dev/zero")
+    elif planted == "fifo":
+        os.mkfifo(target)
+    else:
+        head = '[models]\n' if which == "zoo.toml" else 'version = 1\n'
+        target.write_text(head + "x = " + "[" * 5000 + "]" * 5000 + "\n")
+
+    run = subprocess.run(
+        [sys.executable, "-m", "zoopm", "-C", str(project), "install"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith(f"error: {target}") or f"error: {which}" in run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
