@@ -1,6 +1,38 @@
-"""`python -m zoopm`: the same entry point as the zoopm command."""
+"""`python -m zoopm` and the zoopm command: signals are handled before anything heavy loads."""
 
-from zoopm.cli import main
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+from zoopm.errors import Interrupted
+
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(EXIT_SIGINT, "interrupted")
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(EXIT_SIGTERM, "terminated")
+
+
+def main() -> None:
+    # Installed first: Ctrl-C while typer and rich are still importing ends as cleanly as later.
+    signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        from zoopm.cli import main as cli_main
+
+        cli_main()
+    except Interrupted as stop:
+        print(f"error: {stop.what}", file=sys.stderr)
+        print("hint: nothing half-done was kept; run the command again to go on", file=sys.stderr)
+        sys.exit(stop.exit_code)
+
 
 if __name__ == "__main__":
     main()

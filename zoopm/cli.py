@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from zoopm import __version__
-from zoopm.errors import EXIT_FAILURE, ZoopmError, from_os_error
+from zoopm.errors import EXIT_FAILURE, Interrupted, ZoopmError, from_os_error
 from zoopm.install import InstallResult
 from zoopm.project import ModelStatus, Project
 from zoopm.settings import Settings
@@ -30,17 +29,6 @@ app = typer.Typer(
 )
 
 T = TypeVar("T")
-EXIT_SIGINT = 130
-EXIT_SIGTERM = 143
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so that it unwinds like Ctrl-C (files closed, record
-    written) and ends with exit 143."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise _Terminated()
 
 
 @dataclass
@@ -110,15 +98,15 @@ def _run(
     except OSError as exc:
         # The library wraps the OS errors it expects; any other is still the user's to fix.
         _fail(reporter, from_os_error(exc))
-    except KeyboardInterrupt as interrupt:
+    except (KeyboardInterrupt, Interrupted) as interrupt:
         if project is not None:
             project.token.cancel()
         if reporter is not None:
             reporter.close()
-        terminated = isinstance(interrupt, _Terminated)
-        print(f"error: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        stop = interrupt if isinstance(interrupt, Interrupted) else None
+        print(f"error: {stop.what if stop else 'interrupted'}", file=sys.stderr)
         print("hint: nothing half-done was kept; run the command again to go on", file=sys.stderr)
-        raise typer.Exit(EXIT_SIGTERM if terminated else EXIT_SIGINT) from None
+        raise typer.Exit(stop.exit_code if stop else 130) from None
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:
@@ -454,5 +442,4 @@ def _relative(path: Path) -> str:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _on_sigterm)
     app(prog_name="zoopm")

@@ -144,3 +144,14 @@ def from_os_error(exc: OSError, path: object | None = None) -> FileSystemError:
     hint = _ERRNO_HINTS.get(name, FileSystemError.default_hint)
     message = f"{where}: {reason}" if where is not None else reason
     return FileSystemError(message, hint)
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM, raised in the main thread so the run unwinds (files closed, record
+    written) and ends with 130 or 143. A BaseException, so that neither zoopm's handlers nor
+    click's take it for an ordinary error."""
+
+    def __init__(self, exit_code: int, what: str) -> None:
+        super().__init__(what)
+        self.exit_code = exit_code
+        self.what = what

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -809,3 +810,26 @@ def test_a_project_file_that_is_a_device_a_fifo_or_nested_too_deep_is_one_clear_
     assert run.returncode == 2, run.stderr
     assert run.stderr.startswith(f"error: {target}") or f"error: {which}" in run.stderr
     assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("delay", [0.12, 0.25])
+def test_a_signal_while_zoopm_is_still_starting_exits_cleanly(
+    tmp_path: Path, tiny_net: Path, sig: int, code: int, delay: float
+) -> None:
+    project = local_project(tmp_path, tiny_net)
+    started = subprocess.Popen(
+        [sys.executable, "-m", "zoopm", "-C", str(project), "install"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(delay)
+    started.send_signal(sig)
+    _, stderr = started.communicate(timeout=30)
+
+    if started.returncode == 0:
+        pytest.skip("the install finished before the signal arrived")
+    assert started.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert stderr.startswith("error: ")
