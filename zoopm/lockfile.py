@@ -171,6 +171,10 @@ class _LockReader:
         paths = [f.path for f in files]
         if len(set(paths)) != len(paths):
             raise self.fail(f"{key_path}.file", "a path appears twice")
+        as_dirs = {p + "/" for p in paths}
+        clash = next((p for p in paths if any(p.startswith(d) for d in as_dirs)), None)
+        if clash is not None:
+            raise self.fail(f"{key_path}.file", f"{clash!r} lies below another file of the model")
         info = {k: self.optional_str(entry, k, key_path) for k in _MODEL_INFO_KEYS}
         return LockedModel(
             name=name,

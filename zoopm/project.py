@@ -299,6 +299,11 @@ class Project:
 
     def _plan_install(self, lock: Lock, manifest: Manifest) -> InstallPlan:
         models_dir = self.models_dir(manifest)
+        if os.path.lexists(models_dir) and not models_dir.is_dir():
+            raise ManifestError(
+                f"{self.manifest_path}: models-dir {manifest.models_dir!r} is not a directory",
+                hint="point models-dir at a directory (or a name that does not exist yet)",
+            )
         self._refuse_sources_inside(manifest, models_dir)
         project = str(self.root.resolve() / LOCK_NAME)
         return plan_install(lock, models_dir, self.store, project)

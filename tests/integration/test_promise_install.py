@@ -19,6 +19,7 @@ import pytest
 
 from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
+from tests.support.github import GitHubEmulator
 from tests.support.projects import serve_binary_elsewhere, write_project
 from zoopm.locks import host_tag
 
@@ -833,3 +834,39 @@ def test_a_signal_while_zoopm_is_still_starting_exits_cleanly(
     assert started.returncode == code, stderr
     assert "Traceback" not in stderr
     assert stderr.startswith("error: ")
+
+
+def test_a_repository_listing_nested_without_end_is_refused_not_walked_for_ever(
+    tmp_path: Path, github: GitHubEmulator, zoopm: Zoopm
+) -> None:
+    commit = "ab" * 20
+    deep = "models/net/" + "/".join(f"d{i}" for i in range(12)) + "/notes.txt"
+    github.add_repo_tree(
+        "someone", "zoo", commit, {"models/net/readme.md": b"---\nname: net\n---\n", deep: b"x"}
+    )
+    project = write_project(
+        tmp_path / "proj",
+        {"net": f'{{ github = "someone/zoo", path = "models/net", rev = "{commit}" }}'},
+    )
+
+    run = zoopm("lock", project=project)
+
+    assert run.exit_code == 1
+    assert "more than 8 deep" in run.error_line
+    assert "internal error" not in run.stderr
+
+
+def test_a_models_dir_that_names_a_file_is_a_clear_error(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    (project / "zoo.toml").write_text(
+        (project / "zoo.toml").read_text().replace('models-dir = "models"', 'models-dir = "afile"')
+    )
+    (project / "afile").write_text("mine\n")
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 2
+    assert "models-dir 'afile' is not a directory" in run.error_line
+    assert (project / "afile").read_text() == "mine\n"

@@ -94,3 +94,17 @@ def test_the_same_model_twice_is_an_error() -> None:
 
     with pytest.raises(LockfileError, match=r"model\[m\]: appears twice"):
         parse_lock(text + "\n[[model]]" + body)
+
+
+def test_a_file_below_another_file_of_the_model_is_refused() -> None:
+    entry = f'size = 1\nsha1 = "{"a" * 40}"\nsha256 = "{"b" * 64}"\n'
+    text = (
+        f'version = 1\nmanifest-hash = "sha256:{"0" * 64}"\n\n[[model]]\nname = "m"\n'
+        'source = { path = "m" }\n\n[[model.file]]\npath = "deploy.prototxt"\n'
+        f'{entry}\n[[model.file]]\npath = "deploy.prototxt/x"\n{entry}'
+    )
+
+    with pytest.raises(LockfileError) as caught:
+        parse_lock(text)
+
+    assert "'deploy.prototxt/x' lies below another file" in caught.value.message

@@ -13,6 +13,10 @@ from zoopm.reporting import Reporter
 from zoopm.sources.remote import Remote, RemoteFile, check_names, pin_files
 
 _MAX_ENTRIES = 1000  # the contents API lists at most this many entries of a directory
+# A model directory is shallow; an API answer (third-party text) that nests deeper, or lists
+# more subdirectories than this, is refused rather than walked for ever.
+_MAX_DEPTH = 8
+_MAX_DIRS = 200
 
 
 def newest_repo_rev(api: GitHubClient, repo: str, path: str) -> str:
@@ -36,46 +40,59 @@ def resolve_repo(spec: ModelSpec, remote: Remote) -> LockedModel:
     label = f"github {source.github}/{source.path}@{rev[:12]}"
     quoted = urllib.parse.quote(source.path)
     first = remote.api.url(f"repos/{source.github}/contents/{quoted}", {"ref": rev})
-    files = _walk(remote.api, first, "", label, remote.reporter)
+    files = _Walker(remote.api, label, remote.reporter).walk(first, "")
     check_names(files, label)
     canonical = {"github": source.github, "path": source.path, "rev": rev}
     return pin_files(spec, remote, files, canonical, label)
 
 
-def _walk(
-    api: GitHubClient, url: str, prefix: str, label: str, reporter: Reporter
-) -> list[RemoteFile]:
-    try:
-        data = api.get(url).data
-    except GitHubNotFound:
-        raise GitHubNotFound(
-            f"{label}: no such repository, path or commit on GitHub",
-            hint="check github, path and rev in zoo.toml; a private repository needs "
-            "GITHUB_TOKEN set to a token that can read it",
-        ) from None
-    if not isinstance(data, list):
-        raise SourceError(f"{label}: {prefix or 'the path'} is a file, not a model directory")
-    if len(data) >= _MAX_ENTRIES:
-        raise SourceError(f"{label}: the directory has {_MAX_ENTRIES} entries or more")
-    files: list[RemoteFile] = []
-    for entry in data:
-        files.extend(_entry(api, entry, prefix, label, reporter))
-    return sorted(files, key=lambda f: f.path)
+class _Walker:
+    """Follows a directory listing down, bounded: an API answer is someone else's text."""
 
+    def __init__(self, api: GitHubClient, label: str, reporter: Reporter) -> None:
+        self.api = api
+        self.label = label
+        self.reporter = reporter
+        self.dirs = 0
 
-def _entry(
-    api: GitHubClient, entry: Any, prefix: str, label: str, reporter: Reporter
-) -> list[RemoteFile]:
-    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-        raise SourceError(f"{label}: GitHub listed an entry without a name")
-    path = prefix + entry["name"]
-    kind = entry.get("type")
-    if kind == "dir" and isinstance(entry.get("url"), str):
-        return _walk(api, entry["url"], path + "/", label, reporter)
-    download, sha, size = entry.get("download_url"), entry.get("sha"), entry.get("size")
-    if kind != "file" or not isinstance(download, str):
-        reporter.warning(f"{label}/{path}: left out: a {kind}, not a file")
-        return []
-    if not isinstance(sha, str) or not isinstance(size, int) or isinstance(size, bool):
-        raise SourceError(f"{label}: {path} has no sha or size in GitHub's answer")
-    return [RemoteFile(path, size, sha, download)]
+    def walk(self, url: str, prefix: str) -> list[RemoteFile]:
+        label = self.label
+        self.dirs += 1
+        if prefix.count("/") > _MAX_DEPTH or self.dirs > _MAX_DIRS:
+            raise SourceError(
+                f"{label}: GitHub listed directories more than {_MAX_DEPTH} deep or more than "
+                f"{_MAX_DIRS} of them; that is no model directory",
+                hint="check path in zoo.toml: it should name one model's directory",
+            )
+        try:
+            data = self.api.get(url).data
+        except GitHubNotFound:
+            raise GitHubNotFound(
+                f"{label}: no such repository, path or commit on GitHub",
+                hint="check github, path and rev in zoo.toml; a private repository needs "
+                "GITHUB_TOKEN set to a token that can read it",
+            ) from None
+        if not isinstance(data, list):
+            raise SourceError(f"{label}: {prefix or 'the path'} is a file, not a model directory")
+        if len(data) >= _MAX_ENTRIES:
+            raise SourceError(f"{label}: the directory has {_MAX_ENTRIES} entries or more")
+        files: list[RemoteFile] = []
+        for entry in data:
+            files.extend(self.entry(entry, prefix))
+        return sorted(files, key=lambda f: f.path)
+
+    def entry(self, entry: Any, prefix: str) -> list[RemoteFile]:
+        label = self.label
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise SourceError(f"{label}: GitHub listed an entry without a name")
+        path = prefix + entry["name"]
+        kind = entry.get("type")
+        if kind == "dir" and isinstance(entry.get("url"), str):
+            return self.walk(entry["url"], path + "/")
+        download, sha, size = entry.get("download_url"), entry.get("sha"), entry.get("size")
+        if kind != "file" or not isinstance(download, str):
+            self.reporter.warning(f"{label}/{path}: left out: a {kind}, not a file")
+            return []
+        if not isinstance(sha, str) or not isinstance(size, int) or isinstance(size, bool):
+            raise SourceError(f"{label}: {path} has no sha or size in GitHub's answer")
+        return [RemoteFile(path, size, sha, download)]
