@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoopm.errors import UsageError
-from zoopm.manifest import GIST_ID_RE, REV_RE, GistSource, GithubSource, LocalSource, Source
+from zoopm.formats.manifest import GIST_ID_RE, REV_RE, GistSource, GithubSource, LocalSource, Source
 
 _GIST_ID = f"(?:{GIST_ID_RE.pattern})"
 _REV = REV_RE.pattern

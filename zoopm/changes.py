@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from zoopm.lockfile import Lock, LockedModel
-from zoopm.manifest import Manifest
+from zoopm.formats.lockfile import Lock, LockedModel
+from zoopm.formats.manifest import Manifest
 
 
 def manifest_changes(manifest: Manifest, lock: Lock) -> list[str]:

@@ -16,9 +16,9 @@ from zoopm.errors import ProjectError
 
 # zoo.toml's own source rules, shared rather than copied: an index entry becomes a zoo.toml
 # entry on `zoopm add`, so whatever an index accepts zoo.toml must accept too.
-from zoopm.manifest import GIST_ID_RE, REPO_RE, REV_RE, GistSource, GithubSource
+from zoopm.formats.manifest import GIST_ID_RE, REPO_RE, REV_RE, GistSource, GithubSource
+from zoopm.formats.tomlerrors import describe_toml_error
 from zoopm.paths import model_name_problem, relative_path_problem
-from zoopm.tomlerrors import describe_toml_error
 
 BUILTIN_ORIGIN = "built-in index"
 INDEX_VERSION = 1

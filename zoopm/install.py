@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoopm.errors import InstallError, IntegrityError, OfflineError, StaleLockError
-from zoopm.fetch import Fetcher
-from zoopm.lockfile import Lock, LockedFile, LockedModel
-from zoopm.materialize import ModelsTree, Refused
-from zoopm.record import ADOPTED, Placed, Record, read_record, write_record
+from zoopm.formats.lockfile import Lock, LockedFile, LockedModel
+from zoopm.network.fetch import Fetcher
 from zoopm.reporting import Reporter
-from zoopm.store import Expected, Store
+from zoopm.storage.materialize import ModelsTree, Refused
+from zoopm.storage.record import ADOPTED, Placed, Record, read_record, write_record
+from zoopm.storage.store import Expected, Store
 from zoopm.tasks import CancelToken, run_tasks
 
 # While placing many files, the record on disk is brought up to date at least this often; it is

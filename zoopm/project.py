@@ -15,16 +15,8 @@ from typing import TYPE_CHECKING
 from zoopm.atomic import atomic_write
 from zoopm.changes import lock_changes, manifest_changes
 from zoopm.errors import ManifestError, StaleLockError, UsageError
-from zoopm.fetch import Fetcher
-from zoopm.install import (
-    InstallPlan,
-    InstallResult,
-    apply_install,
-    count_installed,
-    plan_install,
-)
-from zoopm.lockfile import LOCK_NAME, Lock, LockedModel, read_lock, render_lock
-from zoopm.manifest import (
+from zoopm.formats.lockfile import LOCK_NAME, Lock, LockedModel, read_lock, render_lock
+from zoopm.formats.manifest import (
     LINK_MODES,
     MANIFEST_NAME,
     TEMPLATE,
@@ -41,18 +33,26 @@ from zoopm.manifest import (
     remove_model,
     set_model_rev,
 )
-from zoopm.materialize import ModelsTree
+from zoopm.install import (
+    InstallPlan,
+    InstallResult,
+    apply_install,
+    count_installed,
+    plan_install,
+)
+from zoopm.network.fetch import Fetcher
 from zoopm.paths import model_name_problem
-from zoopm.record import read_record
 from zoopm.reporting import NullReporter, Reporter
 from zoopm.settings import Settings
-from zoopm.store import Store
+from zoopm.storage.materialize import ModelsTree
+from zoopm.storage.record import read_record
+from zoopm.storage.store import Store
 from zoopm.tasks import CancelToken
 
 if TYPE_CHECKING:
-    from zoopm.github_api import GitHubClient
     from zoopm.index import Index, IndexEntry
-    from zoopm.net import HttpClient
+    from zoopm.network.github_api import GitHubClient
+    from zoopm.network.net import HttpClient
     from zoopm.resolve import Resolver
 
 
@@ -139,7 +139,7 @@ class Project:
     def _http(self) -> HttpClient:
         # Made on first use: a no-op install never imports requests.
         if self._client is None:
-            from zoopm.net import HttpClient
+            from zoopm.network.net import HttpClient
 
             self._client = HttpClient(
                 offline=self.settings.offline,
@@ -150,7 +150,7 @@ class Project:
 
     def _github(self) -> GitHubClient:
         if self._github_client is None:
-            from zoopm.github_api import GitHubClient
+            from zoopm.network.github_api import GitHubClient
 
             self._github_client = GitHubClient(
                 self._http(),
@@ -228,7 +228,7 @@ class Project:
             finally:
                 self._exclusive_depth -= 1
             return
-        from zoopm.locks import hold_lock
+        from zoopm.storage.locks import hold_lock
 
         # The real path: -C link/ and -C proj/ are one project and must exclude each other.
         key = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:32]

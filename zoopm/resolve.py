@@ -25,18 +25,18 @@ from zoopm.errors import (
     StoreError,
     ZoopmError,
 )
-from zoopm.github_api import GitHubClient
-from zoopm.lockfile import LOCK_NAME, Lock, LockedFile, LockedModel
-from zoopm.manifest import GistSource, GithubSource, LocalSource, Manifest, ModelSpec
-from zoopm.modelinfo import ModelInfo, find_readme, parse_model_info
-from zoopm.net import HttpClient
+from zoopm.formats.lockfile import LOCK_NAME, Lock, LockedFile, LockedModel
+from zoopm.formats.manifest import GistSource, GithubSource, LocalSource, Manifest, ModelSpec
+from zoopm.formats.modelinfo import ModelInfo, find_readme, parse_model_info
+from zoopm.network.github_api import GitHubClient
+from zoopm.network.net import HttpClient
 from zoopm.reporting import Reporter
 from zoopm.sources import BinaryFetcher
 from zoopm.sources.gist import resolve_gist
 from zoopm.sources.github import resolve_repo
 from zoopm.sources.local import resolve_local
 from zoopm.sources.remote import MAX_INFO_FILE, Remote, read_small
-from zoopm.store import Expected, Store
+from zoopm.storage.store import Expected, Store
 from zoopm.tasks import CancelToken, run_tasks
 
 _RAW_BLOB = re.compile(r"/raw/([0-9a-f]{40})/")

@@ -21,7 +21,7 @@ from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import GitHubEmulator
 from tests.support.projects import serve_binary_elsewhere, write_project
-from zoopm.locks import host_tag
+from zoopm.storage.locks import host_tag
 
 BINARY = "tiny_net.caffemodel"
 RECORD = ".zoopm-installed.json"
@@ -343,7 +343,7 @@ def test_a_held_download_lock_is_named_and_given_up_after_the_timeout(
             "-c",
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from zoopm.locks import hold_lock\n"
+            "from zoopm.storage.locks import hold_lock\n"
             "with hold_lock(Path(sys.argv[1]), 'a test', timeout=5):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(30)\n",
@@ -718,7 +718,7 @@ def _hold(lock_file: Path) -> subprocess.Popen[str]:
             "-c",
             "import sys, time\n"
             "from pathlib import Path\n"
-            "from zoopm.locks import hold_lock\n"
+            "from zoopm.storage.locks import hold_lock\n"
             "with hold_lock(Path(sys.argv[1]), 'a test', timeout=5):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(30)\n",

@@ -17,7 +17,7 @@ from tests.support.fileserver import FileServer
 from tests.support.github import GitHubEmulator
 from tests.support.projects import REPO, TINY_NET, serve_binary_elsewhere, write_project
 from zoopm.errors import Cancelled
-from zoopm.net import HttpClient
+from zoopm.network.net import HttpClient
 from zoopm.reporting import NullProgress
 from zoopm.tasks import CancelToken
 
@@ -61,7 +61,7 @@ def child_env() -> dict[str, str]:
 
 def baseline_rss_mib() -> float:
     """What a zoopm process weighs once everything a lock imports is loaded."""
-    code = "import requests, yaml, zoopm.cli, zoopm.net, zoopm.resolve"
+    code = "import requests, yaml, zoopm.cli, zoopm.network.net, zoopm.resolve"
     peak, run = peak_rss_mib(["-c", code], child_env())
     assert run.returncode == 0, run.stderr
     return peak

@@ -14,7 +14,7 @@ from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import FIXTURES, GitHubEmulator, git_blob_sha1
 from tests.support.projects import mirrors_for, write_project
-from zoopm.lockfile import Lock, LockedModel, parse_lock, render_lock
+from zoopm.formats.lockfile import Lock, LockedModel, parse_lock, render_lock
 
 NIN = "d802a5849de39225bcc6"
 NIN_REV = "8df5fd6b236eb157bc7c1f1aca9eb11c5e86576a"

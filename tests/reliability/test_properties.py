@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from tests.support.projects import REPO
 from zoopm.errors import ZoopmError
-from zoopm.lockfile import parse_lock, read_lock
-from zoopm.manifest import (
+from zoopm.formats.lockfile import parse_lock, read_lock
+from zoopm.formats.manifest import (
     GistSource,
     LocalSource,
     ModelSpec,
@@ -30,7 +30,7 @@ from zoopm.manifest import (
     remove_model,
     set_model_rev,
 )
-from zoopm.modelinfo import parse_model_info
+from zoopm.formats.modelinfo import parse_model_info
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ZOO_TOML = Path("/project/zoo.toml")

@@ -21,7 +21,7 @@ def write_project(root: Path, models: dict[str, str], extra: str = "") -> Path:
 
 def serve_binary_elsewhere(model_dir: Path, url: str) -> bytes:
     """Moves the model's binary out of its directory and points caffemodel_url at url."""
-    from zoopm.modelinfo import set_frontmatter_key
+    from zoopm.formats.modelinfo import set_frontmatter_key
 
     binary = model_dir / "tiny_net.caffemodel"
     data = binary.read_bytes()

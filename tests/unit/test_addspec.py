@@ -8,7 +8,7 @@ import pytest
 
 from zoopm.addspec import AddSpec, default_name, parse_add_spec
 from zoopm.errors import UsageError
-from zoopm.manifest import GistSource, GithubSource, LocalSource
+from zoopm.formats.manifest import GistSource, GithubSource, LocalSource
 
 REV = "9b891540183ddc834a02b2bd81b31afae71b2153"
 

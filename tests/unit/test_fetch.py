@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zoopm.fetch import candidate_urls
+from zoopm.network.fetch import candidate_urls
 
 URL = "http://dl.caffe.berkeleyvision.org/bvlc_googlenet.caffemodel"
 

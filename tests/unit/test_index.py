@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zoopm.errors import EXIT_USAGE, ProjectError
+from zoopm.formats.manifest import GistSource, GithubSource
 from zoopm.index import (
     BUILTIN_ORIGIN,
     Index,
@@ -20,7 +21,6 @@ from zoopm.index import (
     parse_index,
     search,
 )
-from zoopm.manifest import GistSource, GithubSource
 from zoopm.paths import model_name_problem
 
 BVLC_REV = "9b891540183ddc834a02b2bd81b31afae71b2153"

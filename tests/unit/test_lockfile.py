@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zoopm.errors import LockfileError
-from zoopm.lockfile import Lock, LockedFile, LockedModel, parse_lock, render_lock
+from zoopm.formats.lockfile import Lock, LockedFile, LockedModel, parse_lock, render_lock
 
 HASH = "sha256:" + "a" * 64
 

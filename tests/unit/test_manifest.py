@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from zoopm.errors import ManifestError
-from zoopm.manifest import (
+from zoopm.formats.manifest import (
     TEMPLATE,
     GistSource,
     GithubSource,

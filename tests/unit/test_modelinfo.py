@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoopm.errors import EXIT_USAGE, ModelInfoError
-from zoopm.modelinfo import (
+from zoopm.formats.modelinfo import (
     INFO_HEAD_BYTES,
     KNOWN_KEYS,
     ModelInfo,

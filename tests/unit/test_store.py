@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from zoopm.errors import IntegrityError
-from zoopm.store import Expected, Store
+from zoopm.storage.store import Expected, Store
 
 DATA = b"caffe weights" * 1000
 SHA256 = hashlib.sha256(DATA).hexdigest()

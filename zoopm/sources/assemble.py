@@ -6,9 +6,9 @@ from pathlib import Path
 
 from zoopm.digest import digest_file
 from zoopm.errors import IntegrityError, ModelInfoError, SourceError
-from zoopm.lockfile import LockedFile, LockedModel
-from zoopm.manifest import ModelSpec
-from zoopm.modelinfo import ModelInfo, find_readme, parse_model_info, read_info_head
+from zoopm.formats.lockfile import LockedFile, LockedModel
+from zoopm.formats.manifest import ModelSpec
+from zoopm.formats.modelinfo import ModelInfo, find_readme, parse_model_info, read_info_head
 from zoopm.reporting import Reporter
 from zoopm.sources import BinaryFetcher
 from zoopm.trust import URL_HINTS, Trust, url_problem

@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 from zoopm.errors import SourceError
-from zoopm.github_api import GitHubClient, GitHubNotFound
-from zoopm.lockfile import LockedModel
-from zoopm.manifest import REV_RE, GistSource, ModelSpec
+from zoopm.formats.lockfile import LockedModel
+from zoopm.formats.manifest import REV_RE, GistSource, ModelSpec
+from zoopm.network.github_api import GitHubClient, GitHubNotFound
 from zoopm.sources.remote import Remote, RemoteFile, check_names, pin_files
 
 _RAW_BLOB = re.compile(r"/raw/([0-9a-f]{40})/")

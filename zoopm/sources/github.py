@@ -6,9 +6,9 @@ import urllib.parse
 from typing import Any
 
 from zoopm.errors import SourceError
-from zoopm.github_api import GitHubClient, GitHubNotFound
-from zoopm.lockfile import LockedModel
-from zoopm.manifest import REV_RE, GithubSource, ModelSpec
+from zoopm.formats.lockfile import LockedModel
+from zoopm.formats.manifest import REV_RE, GithubSource, ModelSpec
+from zoopm.network.github_api import GitHubClient, GitHubNotFound
 from zoopm.reporting import Reporter
 from zoopm.sources.remote import Remote, RemoteFile, check_names, pin_files
 

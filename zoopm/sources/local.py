@@ -10,8 +10,8 @@ from pathlib import Path
 
 from zoopm.digest import digest_file
 from zoopm.errors import ManifestError
-from zoopm.lockfile import LockedFile, LockedModel
-from zoopm.manifest import LocalSource, ModelSpec
+from zoopm.formats.lockfile import LockedFile, LockedModel
+from zoopm.formats.manifest import LocalSource, ModelSpec
 from zoopm.paths import case_collision, name_problem, shown
 from zoopm.reporting import Reporter
 from zoopm.sources import BinaryFetcher

@@ -6,16 +6,16 @@ import hashlib
 from dataclasses import dataclass
 
 from zoopm.errors import IntegrityError, SourceError
-from zoopm.github_api import GitHubClient
-from zoopm.lockfile import LockedFile, LockedModel
-from zoopm.manifest import ModelSpec
-from zoopm.modelinfo import find_readme
-from zoopm.net import HttpClient, without_token
+from zoopm.formats.lockfile import LockedFile, LockedModel
+from zoopm.formats.manifest import ModelSpec
+from zoopm.formats.modelinfo import find_readme
+from zoopm.network.github_api import GitHubClient
+from zoopm.network.net import HttpClient, without_token
 from zoopm.paths import relative_path_problem
 from zoopm.reporting import NullProgress, Reporter
 from zoopm.sources import BinaryFetcher
 from zoopm.sources.assemble import binary_entry, locked_model, read_info
-from zoopm.store import BlobWriter, Expected, Store
+from zoopm.storage.store import BlobWriter, Expected, Store
 from zoopm.trust import Trust, url_problem
 
 MAX_INFO_FILE = 10 * 1024 * 1024  # what GitHub's raw hosts serve for a gist file

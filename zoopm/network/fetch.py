@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 from zoopm.digest import Digest
 from zoopm.errors import IntegrityError, NetworkError, OfflineError, ZoopmError
 from zoopm.reporting import Reporter
-from zoopm.store import Expected, Store
+from zoopm.storage.store import Expected, Store
 from zoopm.tasks import CancelToken
 
 DEFAULT_LOCK_TIMEOUT = 600.0
 
 if TYPE_CHECKING:
-    from zoopm.net import HttpClient
+    from zoopm.network.net import HttpClient
 
 
 def candidate_urls(urls: Sequence[str], mirrors: Mapping[str, Sequence[str]]) -> list[str]:

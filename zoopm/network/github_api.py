@@ -14,7 +14,7 @@ from typing import Any
 
 from zoopm.atomic import atomic_write
 from zoopm.errors import NetworkError, RateLimitError
-from zoopm.net import HttpClient, HttpResponse, without_token
+from zoopm.network.net import HttpClient, HttpResponse, without_token
 
 API_VERSION = "2022-11-28"
 _SECONDARY_ATTEMPTS = 3

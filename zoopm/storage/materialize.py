@@ -20,8 +20,8 @@ from pathlib import Path
 
 from zoopm.digest import CHUNK_SIZE, Hasher
 from zoopm.errors import InstallError, from_os_error
-from zoopm.locks import host_tag, pid_alive
-from zoopm.record import ADOPTED, Placed
+from zoopm.storage.locks import host_tag, pid_alive
+from zoopm.storage.record import ADOPTED, Placed
 
 _FICLONE = 0x40049409  # Linux ioctl: share the source file's extents (btrfs, XFS, bcachefs)
 _NO_LINK_ERRNOS = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from zoopm.atomic import TooLarge, read_regular
 from zoopm.errors import ManifestError
+from zoopm.formats.tomlerrors import describe_toml_error
 from zoopm.paths import model_name_problem, relative_path_problem
-from zoopm.tomlerrors import describe_toml_error
 
 if TYPE_CHECKING:
     from tomlkit import TOMLDocument

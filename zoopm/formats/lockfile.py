@@ -12,8 +12,8 @@ from typing import Any
 from zoopm.atomic import TooLarge, read_regular
 from zoopm.digest import is_sha1_hex, is_sha256_hex
 from zoopm.errors import LockfileError
+from zoopm.formats.tomlerrors import describe_toml_error
 from zoopm.paths import model_name_problem, relative_path_problem
-from zoopm.tomlerrors import describe_toml_error
 from zoopm.trust import Trust, url_problem
 
 LOCK_NAME = "zoo.lock"

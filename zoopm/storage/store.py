@@ -21,7 +21,7 @@ from pathlib import Path
 from zoopm.atomic import TooLarge, atomic_write, fsync_dir, read_regular
 from zoopm.digest import CHUNK_SIZE, Digest, Hasher, is_sha256_hex
 from zoopm.errors import IntegrityError, StoreError, ZoopmError, from_os_error
-from zoopm.locks import hold_lock, host_tag, pid_alive
+from zoopm.storage.locks import hold_lock, host_tag, pid_alive
 from zoopm.tasks import CancelToken
 from zoopm.trust import MAX_DOWNLOAD_BYTES
 

@@ -1,0 +1,1 @@
+"""Storage: the blob store, placing blobs below models/, the install record, and locks."""
