@@ -38,6 +38,17 @@ def remote_project(tmp_path: Path, tiny_net: Path, server: FileServer, name: str
     return write_project(tmp_path / name, {"tiny": f'{{ path = "{tiny_net}" }}'})
 
 
+def install_in_a_process(project: Path) -> subprocess.CompletedProcess[str]:
+    """zoopm install as its own process, for what must not hang or crash the test runner."""
+    return subprocess.run(
+        [sys.executable, "-m", "zoopm", "-C", str(project), "install"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def blob_of(store: Path, data: bytes) -> Path:
     sha256 = hashlib.sha256(data).hexdigest()
     return store / "sha256" / sha256[:2] / sha256
@@ -337,23 +348,8 @@ def test_a_held_download_lock_is_named_and_given_up_after_the_timeout(
     _wipe_store()
     lock = (project / "zoo.lock").read_text()
     binary_sha256 = lock.split(f'path = "{BINARY}"', 1)[1].split('sha256 = "', 1)[1][:64]
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\n"
-            "from pathlib import Path\n"
-            "from zoopm.storage.locks import hold_lock\n"
-            "with hold_lock(Path(sys.argv[1]), 'a test', timeout=5):\n"
-            "    print('held', flush=True)\n"
-            "    time.sleep(30)\n",
-            str(store_dir / "locks" / f"{binary_sha256}.lock"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _hold(store_dir / "locks" / f"{binary_sha256}.lock")
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         monkeypatch.setenv("ZOOPM_LOCK_TIMEOUT", "2")
         started = time.monotonic()
         run = zoopm("install", project=project)
@@ -761,13 +757,7 @@ def test_odd_things_planted_in_the_store_and_models_never_hang_or_crash(
     (project / "models" / "tiny" / ".zoopm-99999999999999999999-deadbeef.tmp").write_text("")
     (project / "models" / "tiny" / BINARY).unlink()
 
-    run = subprocess.run(
-        [sys.executable, "-m", "zoopm", "-C", str(project), "install"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = install_in_a_process(project)
 
     assert run.returncode == 0, run.stderr
     assert (project / "models" / "tiny" / BINARY).read_bytes() == good
@@ -800,13 +790,7 @@ def test_a_project_file_that_is_a_device_a_fifo_or_nested_too_deep_is_one_clear_
         head = '[models]\n' if which == "zoo.toml" else 'version = 1\n'
         target.write_text(head + "x = " + "[" * 5000 + "]" * 5000 + "\n")
 
-    run = subprocess.run(
-        [sys.executable, "-m", "zoopm", "-C", str(project), "install"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = install_in_a_process(project)
 
     assert run.returncode == 2, run.stderr
     assert run.stderr.startswith(f"error: {target}") or f"error: {which}" in run.stderr

@@ -68,6 +68,13 @@ def edit_file(project: Path, name: str, path: str | None, **changes: Any) -> Non
     lock_path.write_text(render_lock(new), encoding="utf-8")
 
 
+def locked_nin(tmp_path: Path, host: FileServer, zoopm: Zoopm) -> Path:
+    """A project with the NIN gist pinned and locked."""
+    project = project_with(tmp_path, host, {"nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}'})
+    assert zoopm("lock", project=project).exit_code == 0
+    return project
+
+
 def swap_in_evil_binary(project: Path, name: str, host: FileServer) -> str:
     """What a hostile pull request does: the binary's pins and URL point at other bytes."""
     url = host.url("/evil.caffemodel")
@@ -183,10 +190,7 @@ def test_a_hand_edited_lock_giving_a_gist_model_a_file_url_is_refused_naming_the
 ) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_bytes(SECRET)
-    project = project_with(
-        tmp_path, model_host, {"nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}'}
-    )
-    assert zoopm("lock", project=project).exit_code == 0
+    project = locked_nin(tmp_path, model_host, zoopm)
     wipe_store(store_dir)
     if where == "binary":
         edit_file(project, "nin", None, urls=(secret.as_uri(),))
@@ -234,10 +238,7 @@ def test_a_lock_url_with_no_host_or_another_scheme_is_refused_even_for_a_local_m
 def test_lock_check_fails_when_the_locked_binary_is_not_the_one_the_pinned_gist_readme_names(
     tmp_path: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:
-    project = project_with(
-        tmp_path, model_host, {"nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}'}
-    )
-    assert zoopm("lock", project=project).exit_code == 0
+    project = locked_nin(tmp_path, model_host, zoopm)
     swap_in_evil_binary(project, "nin", model_host)
     github.clear_log()
 
@@ -270,10 +271,7 @@ def test_lock_check_fails_for_a_repository_model_whose_binary_was_swapped(
 def test_lock_check_on_a_fresh_machine_reads_the_readme_from_the_raw_host_not_the_api(
     tmp_path: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm, store_dir: Path
 ) -> None:
-    project = project_with(
-        tmp_path, model_host, {"nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}'}
-    )
-    assert zoopm("lock", project=project).exit_code == 0
+    project = locked_nin(tmp_path, model_host, zoopm)
     swap_in_evil_binary(project, "nin", model_host)
     wipe_store(store_dir)
     github.clear_log()
@@ -309,10 +307,7 @@ def test_lock_check_passes_for_an_untouched_lock_without_api_requests(
 def test_lock_check_catches_a_readme_entry_whose_bytes_are_not_the_locked_ones(
     tmp_path: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm, store_dir: Path
 ) -> None:
-    project = project_with(
-        tmp_path, model_host, {"nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}'}
-    )
-    assert zoopm("lock", project=project).exit_code == 0
+    project = locked_nin(tmp_path, model_host, zoopm)
     wipe_store(store_dir)
     edit_file(project, "nin", "readme.md", sha256="0" * 64)
 
@@ -326,10 +321,7 @@ def test_lock_check_catches_a_readme_entry_whose_bytes_are_not_the_locked_ones(
 def test_lock_check_catches_a_gist_readme_url_that_is_not_the_readme_blob(
     tmp_path: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:
-    project = project_with(
-        tmp_path, model_host, {"nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}'}
-    )
-    assert zoopm("lock", project=project).exit_code == 0
+    project = locked_nin(tmp_path, model_host, zoopm)
     lock = parse_lock((project / "zoo.lock").read_text(encoding="utf-8"))
     nin = lock.model("nin")
     assert nin is not None
@@ -379,10 +371,7 @@ def test_lock_check_catches_a_repository_readme_taken_from_another_commit(
 def test_install_frozen_refuses_a_lock_that_disagrees_before_downloading_anything(
     tmp_path: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm, store_dir: Path
 ) -> None:
-    project = project_with(
-        tmp_path, model_host, {"nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}'}
-    )
-    assert zoopm("lock", project=project).exit_code == 0
+    project = locked_nin(tmp_path, model_host, zoopm)
     swap_in_evil_binary(project, "nin", model_host)
     model_host.clear_log()
 
@@ -398,10 +387,7 @@ def test_install_frozen_refuses_a_lock_that_disagrees_before_downloading_anythin
 def test_plain_lock_resolves_a_model_whose_lock_entry_disagrees_again(
     tmp_path: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:
-    project = project_with(
-        tmp_path, model_host, {"nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}'}
-    )
-    assert zoopm("lock", project=project).exit_code == 0
+    project = locked_nin(tmp_path, model_host, zoopm)
     honest = (project / "zoo.lock").read_bytes()
     swap_in_evil_binary(project, "nin", model_host)
 
@@ -415,10 +401,7 @@ def test_plain_lock_resolves_a_model_whose_lock_entry_disagrees_again(
 def test_plain_install_with_a_lock_that_disagrees_locks_again_and_installs_the_pinned_binary(
     tmp_path: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:
-    project = project_with(
-        tmp_path, model_host, {"nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}'}
-    )
-    assert zoopm("lock", project=project).exit_code == 0
+    project = locked_nin(tmp_path, model_host, zoopm)
     honest = (project / "zoo.lock").read_bytes()
     swap_in_evil_binary(project, "nin", model_host)
     model_host.clear_log()
