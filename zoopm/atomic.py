@@ -12,11 +12,14 @@ from pathlib import Path
 _USUAL_MODE = 0o666
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+def atomic_write(
+    path: Path, data: bytes, *, mode: int | None = None, durable: bool = True
+) -> None:
     """Writes data to a temp file beside path, fsyncs it, then renames it over path.
 
     The file gets mode when given; otherwise a file being replaced keeps its permission bits and
     a new file gets the usual mode under the umask (0666 & ~umask), as any editor would give it.
+    durable=False skips the fsyncs, for notes that only matter while this process runs.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     wanted = mode if mode is not None else _existing_mode(path)
@@ -27,13 +30,15 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
                 os.fchmod(handle.fileno(), wanted)
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def _existing_mode(path: Path) -> int | None:

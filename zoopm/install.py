@@ -176,7 +176,12 @@ def _refuse_if_foreign(tree: ModelsTree, action: FileAction, placed: Placed | No
     info = tree.lstat(action.rel)
     if info is None:
         return
-    if placed is not None and not placed.pending and info.st_ino == placed.inode:
+    if (
+        placed is not None
+        and not placed.pending
+        and placed.how != ADOPTED
+        and info.st_ino == placed.inode
+    ):
         return  # the very file zoopm placed, changed in place: it is repaired
     wanted = {action.file.sha256} | ({placed.sha256} if placed is not None else set())
     if not any(tree.holds(action.rel, sha256) for sha256 in wanted):
@@ -207,16 +212,27 @@ def apply_install(
         if action in local and not store.has(action.file.sha256, action.file.size):
             token.check()
             _ingest(action, local[action], store, fetcher)
-    return _Materialiser(plan, store, fetcher, link_mode, token).run(reporter)
+    materialiser = _Materialiser(
+        plan, store, fetcher, link_mode=link_mode, token=token, project_root=project_root
+    )
+    return materialiser.run(reporter)
 
 
 class _Materialiser:
     """Applies the place and remove steps, keeping the install record true at every moment."""
 
     def __init__(
-        self, plan: InstallPlan, store: Store, fetcher: Fetcher, link_mode: str, token: CancelToken
+        self,
+        plan: InstallPlan,
+        store: Store,
+        fetcher: Fetcher,
+        *,
+        link_mode: str,
+        token: CancelToken,
+        project_root: Path,
     ) -> None:
         self.plan = plan
+        self.project_root = project_root
         self.store = store
         self.fetcher = fetcher
         self.link_mode = link_mode
@@ -317,8 +333,13 @@ class _Materialiser:
         blob = self.store.prove(file.sha256, file.size, file.sha1, suspect=suspect)
         if blob is None:
             # Changed or removed since the fetch step (another project wrote through a hard
-            # link, or someone cleaned the store): fetch it again rather than place wrong bytes.
-            self.fetcher.ensure(file.urls, _expected(file), action.label)
+            # link, or someone cleaned the store): fetch it again rather than place wrong bytes,
+            # from the local model directory when it still has the file.
+            local, _ = _split_by_origin((action,), self.project_root)
+            if action in local:
+                _ingest(action, local[action], self.store, self.fetcher)
+            else:
+                self.fetcher.ensure(file.urls, _expected(file), action.label)
             blob = self.store.prove(file.sha256, file.size, file.sha1)
             if blob is None:
                 raise IntegrityError(f"{action.label}: the store cannot keep a verified copy")

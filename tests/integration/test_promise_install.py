@@ -586,12 +586,16 @@ def test_files_that_were_there_before_zoopm_are_adopted_and_never_removed(
     inode = (checkout / "deploy.prototxt").stat().st_ino
 
     added = zoopm("add", str(tiny_net), "--name", "tiny", project=project)
+    with (checkout / "readme.md").open("a") as readme:
+        readme.write("my own note\n")  # an adopted file stays the user's to edit
+    edited = zoopm("install", project=project)
     removed = zoopm("remove", "tiny", project=project)
 
     assert added.exit_code == 0, added.stderr
+    assert edited.exit_code == 1 and "not placed by zoopm" in edited.error_line
+    assert (checkout / "readme.md").read_text().endswith("my own note\n")
     assert removed.exit_code == 0, removed.stderr
     assert (checkout / "deploy.prototxt").stat().st_ino == inode
-    assert (checkout / "readme.md").read_bytes() == (tiny_net / "readme.md").read_bytes()
     assert "left in place" in removed.stderr
     assert not (checkout / BINARY).exists()
 
@@ -727,8 +731,9 @@ def _hold(lock_file: Path) -> subprocess.Popen[str]:
     return holder
 
 
-def test_a_symlink_planted_at_a_lock_owner_file_never_redirects_the_write(
-    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_a_link_planted_at_a_lock_owner_file_never_redirects_the_write(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, link: str
 ) -> None:
     project = local_project(tmp_path, tiny_net)
     victim = tmp_path / "victim.txt"
@@ -736,7 +741,10 @@ def test_a_symlink_planted_at_a_lock_owner_file_never_redirects_the_write(
     key = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:32]
     owner = Path(os.environ["ZOOPM_HOME"]) / "locks" / f"project-{key}.lock.owner"
     owner.parent.mkdir(parents=True)
-    owner.symlink_to(victim)
+    if link == "symlink":
+        owner.symlink_to(victim)
+    else:
+        os.link(victim, owner)
 
     run = zoopm("lock", project=project)
 
@@ -774,7 +782,7 @@ def test_a_long_non_ascii_file_name_is_placed(tmp_path: Path, tiny_net: Path, zo
     assert (project / "models" / "tiny" / name).read_text() == "label\n"
 
 
-@pytest.mark.parametrize("planted", ["dev-zero", "fifo", "deep"])
+@pytest.mark.parametrize("planted", ["dev-zero", "fifo", "deep", "dotted"])
 @pytest.mark.parametrize("which", ["zoo.toml", "zoo.lock"])
 def test_a_project_file_that_is_a_device_a_fifo_or_nested_too_deep_is_one_clear_error(
     tmp_path: Path, tiny_net: Path, which: str, planted: str
@@ -787,8 +795,11 @@ def test_a_project_file_that_is_a_device_a_fifo_or_nested_too_deep_is_one_clear_
     elif planted == "fifo":
         os.mkfifo(target)
     else:
-        head = '[models]\n' if which == "zoo.toml" else 'version = 1\n'
-        target.write_text(head + "x = " + "[" * 5000 + "]" * 5000 + "\n")
+        head = "[models]\n" if which == "zoo.toml" else "version = 1\n"
+        if planted == "deep":
+            target.write_text(head + "x = " + "[" * 5000 + "]" * 5000 + "\n")
+        else:  # 100 KB that would cost gigabytes in Python's TOML parser
+            target.write_text(head + "a." * 50000 + "b = 1\n")
 
     run = install_in_a_process(project)
 
@@ -854,3 +865,20 @@ def test_a_models_dir_that_names_a_file_is_a_clear_error(
     assert run.exit_code == 2
     assert "models-dir 'afile' is not a directory" in run.error_line
     assert (project / "afile").read_text() == "mine\n"
+
+
+def test_a_tampered_local_blob_is_taken_again_from_the_local_directory(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = local_project(tmp_path, tiny_net)
+    assert zoopm("install", "--link-mode", "hardlink", project=project).exit_code == 0
+    placed = project / "models" / "tiny" / BINARY
+    before = placed.stat()
+    with placed.open("r+b") as handle:
+        handle.write(b"EVIL")
+    os.utime(placed, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    run = zoopm("install", "--link-mode", "hardlink", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert placed.read_bytes() == (tiny_net / BINARY).read_bytes()

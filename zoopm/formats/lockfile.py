@@ -12,7 +12,7 @@ from typing import Any
 from zoopm.atomic import TooLarge, read_regular
 from zoopm.digest import is_sha1_hex, is_sha256_hex
 from zoopm.errors import LockfileError
-from zoopm.formats.tomlerrors import describe_toml_error
+from zoopm.formats.tomlerrors import deep_key_problem, describe_toml_error
 from zoopm.paths import model_name_problem, relative_path_problem
 from zoopm.trust import Trust, url_problem
 
@@ -87,11 +87,16 @@ def read_lock(path: Path) -> Lock | None:
             f"{path.name}: larger than {_MAX_LOCK_BYTES // 1024**2} MiB; not a lock zoopm wrote"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise LockfileError(f"{path.name}: cannot read: {exc}") from None
+        raise LockfileError(
+            f"{path.name}: cannot read: {exc}",
+            hint=f"remove {path} (it is not a lock zoopm wrote) and run 'zoopm lock'",
+        ) from None
     return parse_lock(text, path.name)
 
 
 def parse_lock(text: str, where: str = LOCK_NAME) -> Lock:
+    if problem := deep_key_problem(where, text):
+        raise LockfileError(problem)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoopm.atomic import TooLarge, read_regular
 from zoopm.errors import ManifestError
-from zoopm.formats.tomlerrors import describe_toml_error
+from zoopm.formats.tomlerrors import deep_key_problem, describe_toml_error
 from zoopm.paths import model_name_problem, relative_path_problem
 
 if TYPE_CHECKING:
@@ -153,6 +153,8 @@ def read_manifest_text(path: Path) -> str:
 
 
 def parse_manifest(text: str, path: Path) -> Manifest:
+    if problem := deep_key_problem(path.name, text):
+        raise ManifestError(problem)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

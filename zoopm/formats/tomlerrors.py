@@ -16,3 +16,41 @@ def describe_toml_error(origin: str, exc: tomllib.TOMLDecodeError) -> str:
     message = _POSITION.sub("", text).strip()
     message = re.sub(r"\s*\(at end of document\)", " at the end of the file", message)
     return f"{where}: not valid TOML: {message[:1].lower()}{message[1:]}"
+
+
+MAX_KEY_DOTS = 32  # no zoopm file has a key of more than a few parts
+
+
+def deep_key_problem(origin: str, text: str) -> str | None:
+    """A key with more dotted parts than any zoopm file uses, or None.
+
+    Python's TOML parser takes time and memory growing with the square of a dotted key's depth
+    (100 KB of 'a.a.a…' costs gigabytes), so such text is refused before it is parsed.
+    """
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.count(".") <= MAX_KEY_DOTS:
+            continue
+        if _key_dots(line) > MAX_KEY_DOTS:
+            return f"{origin}:{number}: a key of more than {MAX_KEY_DOTS} dotted parts"
+    return None
+
+
+def _key_dots(line: str) -> int:
+    """Dots outside quoted strings that separate key parts (not those of a number like 1.5)."""
+    count = 0
+    quote = ""
+    for i, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = ""
+            continue
+        if char in "\"'":
+            quote = char
+        elif char == "#":
+            break
+        elif char == ".":
+            before = line[i - 1] if i else ""
+            after = line[i + 1] if i + 1 < len(line) else ""
+            if not (before.isdigit() and after.isdigit()):
+                count += 1
+    return count

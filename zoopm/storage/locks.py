@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from zoopm.atomic import TooLarge, read_regular
+from zoopm.atomic import TooLarge, atomic_write, read_regular
 from zoopm.errors import BusyError, from_os_error
 from zoopm.tasks import CancelToken
 
@@ -84,11 +84,10 @@ def hold_lock(
             )
     owner = path.with_name(path.name + ".owner")
     with contextlib.suppress(OSError):
-        # Never through a symlink someone planted there, never blocking on a FIFO.
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_NONBLOCK
-        fd = os.open(owner, flags, 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(f"{os.getpid()} {socket.gethostname()}\n")
+        # A rename, never a write into what is there: a symlink or hard link planted at the
+        # owner file's name is replaced, not written through.
+        note = f"{os.getpid()} {socket.gethostname()}\n".encode()
+        atomic_write(owner, note, mode=0o644, durable=False)
     try:
         yield
     finally:

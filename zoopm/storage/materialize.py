@@ -271,8 +271,13 @@ class ModelsTree:
     ) -> bool:
         if stat.S_ISDIR(current.st_mode):
             return False
-        if owned is not None and not owned.pending and current.st_ino == owned.inode:
-            return True  # the file zoopm placed (or adopted), perhaps changed in place: repaired
+        if (
+            owned is not None
+            and not owned.pending
+            and owned.how != ADOPTED
+            and current.st_ino == owned.inode
+        ):
+            return True  # the very file zoopm placed, perhaps changed in place: repaired
         # Otherwise ours only if it holds bytes zoopm put or meant to put there.
         candidates = {sha256} | ({owned.sha256} if owned is not None else set())
         return any(self._holds_at(fd, name, current, candidate) for candidate in candidates)
