@@ -189,7 +189,7 @@ def install(
     """Place every locked file under the models directory, fetching what the store lacks."""
 
     def show_plan(project: Project) -> None:
-        _, plan = project.plan(frozen=True)
+        _, plan = project.plan(frozen=True, link_mode=link_mode)
         where = _relative(plan.models_dir)
         for action in plan.fetch:
             print(f"fetch   {printable(action.label)} ({human_size(action.file.size)})")

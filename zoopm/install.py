@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,11 @@ class InstallResult:
 
 
 def plan_install(
-    lock: Lock, models_dir: Path, store: Store, project: str | None = None
+    lock: Lock,
+    models_dir: Path,
+    store: Store,
+    project: str | None = None,
+    link_mode: str | None = None,
 ) -> InstallPlan:
     """What installing lock would do; reads only (stat calls, and hashes of files not ours)."""
     record = read_record(models_dir)
@@ -92,7 +97,7 @@ def plan_install(
             for file in model.files:
                 action = FileAction(model, file, models_dir / model.name / file.path)
                 placed = record.placed(model.name, file.path)
-                kept = _kept(tree, store, action, placed) if placed else None
+                kept = _kept(tree, store, action, placed, link_mode) if placed else None
                 if kept is not None:
                     keep.append((model.name, file.path))
                     if kept == "refresh":
@@ -131,8 +136,17 @@ def plan_install(
 
 
 def _check_owner(record: Record, models_dir: Path, project: str | None) -> None:
-    """Two projects sharing one models directory would remove each other's files: refuse."""
+    """Two projects sharing one models directory would remove each other's files: refuse.
+
+    A copy of a project (with its models directory) is not sharing: the record names another
+    models directory then. The same project reached by another path (a symlink, a bind mount)
+    is the same project.
+    """
     if project is None or record.project in (None, project) or not record.models:
+        return
+    if _same_path(Path(record.project).parent, Path(project).parent):
+        return
+    if record.models_dir is None or not _same_path(Path(record.models_dir), models_dir):
         return
     raise InstallError(
         f"{models_dir}: holds the models of another project ({record.project})",
@@ -141,25 +155,56 @@ def _check_owner(record: Record, models_dir: Path, project: str | None) -> None:
     )
 
 
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def count_installed(model: LockedModel, record: Record, tree: ModelsTree, store: Store) -> int:
     """How many of model's locked files are in place as zoopm placed them."""
     count = 0
     for file in model.files:
         placed = record.placed(model.name, file.path)
         action = FileAction(model, file, tree.root / model.name / file.path)
-        if placed and _kept(tree, store, action, placed) is not None:
+        if placed and _kept(tree, store, action, placed, None) is not None:
             count += 1
     return count
 
 
-def _kept(tree: ModelsTree, store: Store, action: FileAction, placed: Placed) -> str | None:
+_MODE_GIVES = {
+    "copy": {"copy"},
+    "hardlink": {"hardlink"},
+    "symlink": {"symlink"},
+    "auto": {"reflink", "hardlink", "copy"},
+}
+
+
+def _kept(
+    tree: ModelsTree, store: Store, action: FileAction, placed: Placed, link_mode: str | None
+) -> str | None:
     """"keep" if action's file is still in place as placed, "refresh" if so but its record
-    entry needs its ctime updated, None if it must be placed again."""
-    if placed.sha256 != action.file.sha256 or not tree.stat_intact(action.rel, placed):
+    entry needs its stat updated, None if it must be placed again."""
+    if placed.sha256 != action.file.sha256:
         return None
-    # A symlink is only as good as the blob it points at.
-    if placed.how == "symlink" and not store.has(action.file.sha256, action.file.size):
+    if placed.how == ADOPTED:
+        # The user's own file: kept while it holds the locked bytes, whatever its stat says.
+        if tree.stat_intact(action.rel, placed) and not tree.ctime_moved(action.rel, placed):
+            return "keep"
+        return "refresh" if tree.holds(action.rel, action.file.sha256) else None
+    if link_mode is not None and placed.how not in _MODE_GIVES.get(link_mode, {placed.how}):
+        return None  # placed in another link mode than the one asked for now
+    if not tree.stat_intact(action.rel, placed):
         return None
+    if placed.how == "symlink":
+        # A symlink is only as good as the blob it points at; the blob's ctime is recorded.
+        if not store.has(action.file.sha256, action.file.size):
+            return None
+        if not tree.ctime_moved(action.rel, placed):
+            return "keep"
+        suspect = store.prove(action.file.sha256, action.file.size, suspect=True)
+        return "refresh" if suspect is not None else None
     if not tree.ctime_moved(action.rel, placed):
         return "keep"
     # ctime moves when the same blob is linked elsewhere, and when someone writes the file
@@ -315,6 +360,13 @@ class _Materialiser:
                 if done is not None:
                     self._set(action, done)
                     continue
+            if current is None:
+                # Already holding the locked bytes before zoopm placed anything: the user's file,
+                # adopted now, so that even a kill before its placement cannot make it zoopm's.
+                there = tree.describe(action.rel, action.file.sha256)
+                if there is not None and there.how == "copy":
+                    self._set(action, dataclasses.replace(there, how=ADOPTED))
+                    continue
             if current is None or current.pending:
                 self._set(action, Placed.intent(action.file.sha256, action.file.size))
         self._save()
@@ -362,7 +414,8 @@ class _Materialiser:
         self.models.get(name, {}).pop(path, None)
 
     def _save(self) -> None:
-        write_record(self.plan.models_dir, Record(self.models, self.plan.project))
+        record = Record(self.models, self.plan.project, str(self.plan.models_dir))
+        write_record(self.plan.models_dir, record)
         self.written_at = time.monotonic()
 
 

@@ -215,6 +215,13 @@ class Project:
         with self.exclusive():
             return self._lock(self.manifest())
 
+    def _identity(self) -> str:
+        try:
+            info = os.stat(self.root)
+        except OSError:
+            return str(self.root.resolve())
+        return f"{info.st_dev}:{info.st_ino}"
+
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
         """Holds this project's lock: one zoopm at a time edits zoo.toml, zoo.lock and models/.
@@ -230,8 +237,9 @@ class Project:
             return
         from zoopm.storage.locks import hold_lock
 
-        # The real path: -C link/ and -C proj/ are one project and must exclude each other.
-        key = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:32]
+        # The directory itself, not a name of it: -C link/, a bind mount and -C proj/ are one
+        # project and must exclude each other.
+        key = hashlib.sha256(self._identity().encode()).hexdigest()[:32]
         with hold_lock(
             self.settings.home / "locks" / f"project-{key}.lock",
             f"working in {self.root}",
@@ -260,7 +268,9 @@ class Project:
             atomic_write(self.lock_path, new_text.encode())
         return LockResult(new, changes, created=old is None)
 
-    def plan(self, *, frozen: bool = False) -> tuple[Lock, InstallPlan]:
+    def plan(
+        self, *, frozen: bool = False, link_mode: str | None = None
+    ) -> tuple[Lock, InstallPlan]:
         """The lock to install (locking first unless frozen) and what installing it would do."""
         manifest = self.manifest()
         lock = self.read_lock()
@@ -280,7 +290,7 @@ class Project:
             if changes:
                 self.reporter.info(f"{LOCK_NAME} is out of date ({', '.join(changes)}); locking")
                 lock = self._lock(manifest).lock
-        plan = self._plan_install(lock, manifest)
+        plan = self._plan_install(lock, manifest, link_mode)
         if plan.place:
             # Before a byte is fetched, the lock must agree with each pinned readme.md; a no-op
             # install skips this (and the readme parser with it).
@@ -294,10 +304,12 @@ class Project:
                 raise disagreement_error(wrong)
             if wrong:
                 lock = self._lock(manifest).lock  # resolves the disagreeing models again
-                plan = self._plan_install(lock, manifest)
+                plan = self._plan_install(lock, manifest, link_mode)
         return lock, plan
 
-    def _plan_install(self, lock: Lock, manifest: Manifest) -> InstallPlan:
+    def _plan_install(
+        self, lock: Lock, manifest: Manifest, link_mode: str | None = None
+    ) -> InstallPlan:
         models_dir = self.models_dir(manifest)
         if os.path.lexists(models_dir) and not models_dir.is_dir():
             raise ManifestError(
@@ -306,7 +318,8 @@ class Project:
             )
         self._refuse_sources_inside(manifest, models_dir)
         project = str(self.root.resolve() / LOCK_NAME)
-        return plan_install(lock, models_dir, self.store, project)
+        mode = link_mode or manifest.link_mode
+        return plan_install(lock, models_dir, self.store, project, mode)
 
     def _refuse_sources_inside(self, manifest: Manifest, models_dir: Path) -> None:
         """A local model kept inside the models directory would be zoopm's to replace and remove."""
@@ -323,7 +336,7 @@ class Project:
                     "src/), or set another models-dir",
                 )
 
-    def _current_plan(self) -> InstallPlan | None:
+    def _current_plan(self, link_mode: str) -> InstallPlan | None:
         """The plan if zoo.lock exists and matches zoo.toml; None if installing must lock first.
 
         Reads only: it never writes zoo.lock, so it is safe without the project lock.
@@ -332,7 +345,7 @@ class Project:
         lock = self.read_lock()
         if lock is None or manifest_changes(manifest, lock):
             return None
-        return self._plan_install(lock, manifest)
+        return self._plan_install(lock, manifest, link_mode)
 
     def install(self, *, frozen: bool = False, link_mode: str | None = None) -> InstallResult:
         """Makes the models directory hold exactly the locked files, fetching what is missing."""
@@ -342,7 +355,7 @@ class Project:
             raise UsageError(f"--link-mode: {mode!r} is not one of {', '.join(LINK_MODES)}")
         if not self._exclusive_depth:
             # The no-op path takes no lock and writes nothing; real work plans again under it.
-            quick = self._current_plan()
+            quick = self._current_plan(mode)
             if quick is not None and quick.nothing_to_do:
                 return InstallResult(quick, 0, 0, len(quick.keep))
         with self.exclusive():
@@ -350,7 +363,7 @@ class Project:
 
     def _install(self, *, frozen: bool, mode: str) -> InstallResult:
         manifest = self.manifest()
-        _, plan = self.plan(frozen=frozen)
+        _, plan = self.plan(frozen=frozen, link_mode=mode)
         result = apply_install(
             plan,
             store=self.store,
@@ -469,8 +482,16 @@ class Project:
         """Removes a model from zoo.toml and zoo.lock, and its files from the models directory."""
         with self.exclusive():
             self.manifest()
+            lock_before = self.lock_path.read_bytes() if self.lock_path.exists() else None
+            manifest_before = self.manifest_path.read_bytes()
             self._edit_manifest(remove_model(read_manifest_text(self.manifest_path), name), None)
-            return self.install() if install else None
+            if not install:
+                return None
+            try:
+                return self.install()
+            except BaseException:
+                self._restore(manifest_before, lock_before)
+                raise
 
     def update(self, names: Sequence[str] = (), *, install: bool = False) -> list[Update]:
         """Moves gist and repository models to their newest commit and locks again."""

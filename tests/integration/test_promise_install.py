@@ -38,6 +38,13 @@ def remote_project(tmp_path: Path, tiny_net: Path, server: FileServer, name: str
     return write_project(tmp_path / name, {"tiny": f'{{ path = "{tiny_net}" }}'})
 
 
+def project_lock(project: Path) -> Path:
+    """The lock file zoopm holds while it works in project (keyed by the directory itself)."""
+    info = project.stat()
+    key = hashlib.sha256(f"{info.st_dev}:{info.st_ino}".encode()).hexdigest()[:32]
+    return Path(os.environ["ZOOPM_HOME"]) / "locks" / f"project-{key}.lock"
+
+
 def install_in_a_process(project: Path) -> subprocess.CompletedProcess[str]:
     """zoopm install as its own process, for what must not hang or crash the test runner."""
     return subprocess.run(
@@ -697,8 +704,7 @@ def test_a_symlinked_project_path_is_the_same_project_for_the_lock(
     project = write_project(tmp_path / "proj", {})
     link = tmp_path / "link"
     link.symlink_to(project)
-    key = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:32]
-    lock_file = Path(os.environ["ZOOPM_HOME"]) / "locks" / f"project-{key}.lock"
+    lock_file = project_lock(project)
     holder = _hold(lock_file)
     try:
         monkeypatch.setenv("ZOOPM_LOCK_TIMEOUT", "1")
@@ -738,8 +744,7 @@ def test_a_link_planted_at_a_lock_owner_file_never_redirects_the_write(
     project = local_project(tmp_path, tiny_net)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
-    key = hashlib.sha256(str(project.resolve()).encode()).hexdigest()[:32]
-    owner = Path(os.environ["ZOOPM_HOME"]) / "locks" / f"project-{key}.lock.owner"
+    owner = project_lock(project).with_name(project_lock(project).name + ".owner")
     owner.parent.mkdir(parents=True)
     if link == "symlink":
         owner.symlink_to(victim)
@@ -882,3 +887,85 @@ def test_a_tampered_local_blob_is_taken_again_from_the_local_directory(
 
     assert run.exit_code == 0, run.stderr
     assert placed.read_bytes() == (tiny_net / BINARY).read_bytes()
+
+
+def test_a_touched_adopted_file_stays_adopted_and_is_never_removed(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = local_project(tmp_path, tiny_net)
+    assert zoopm("lock", project=project).exit_code == 0
+    mine = project / "models" / "tiny" / "deploy.prototxt"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes((tiny_net / "deploy.prototxt").read_bytes())
+    inode = mine.stat().st_ino
+    assert zoopm("install", project=project).exit_code == 0
+    os.utime(mine)  # a touch, a git checkout: same bytes, new times
+
+    again = zoopm("install", project=project)
+    removed = zoopm("remove", "tiny", project=project)
+
+    assert again.exit_code == 0, again.stderr
+    assert removed.exit_code == 0, removed.stderr
+    assert mine.stat().st_ino == inode
+
+
+def test_changing_the_link_mode_places_installed_files_again(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = local_project(tmp_path, tiny_net)
+    assert zoopm("install", "--link-mode", "hardlink", project=project).exit_code == 0
+    placed = project / "models" / "tiny" / BINARY
+    assert placed.stat().st_nlink == 2
+
+    run = zoopm("install", "--link-mode", "copy", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert placed.stat().st_nlink == 1
+    assert placed.read_bytes() == (tiny_net / BINARY).read_bytes()
+
+
+def test_symlink_mode_notices_a_blob_rewritten_with_its_stamp_put_back(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, store_dir: Path
+) -> None:
+    project = local_project(tmp_path, tiny_net)
+    assert zoopm("install", "--link-mode", "symlink", project=project).exit_code == 0
+    blob = Path(os.readlink(project / "models" / "tiny" / "deploy.prototxt"))
+    good = blob.read_bytes()
+    blob.chmod(0o644)
+    with blob.open("r+b") as handle:
+        handle.write(b"EVIL")
+    blob.chmod(0o444)
+    os.utime(blob, ns=(1_000_000_000, 1_000_000_000))
+
+    listed = zoopm("list", "--json", project=project)
+    run = zoopm("install", "--link-mode", "symlink", project=project)
+
+    assert json.loads(listed.stdout)[0]["installed"] is False
+    assert run.exit_code == 0, run.stderr
+    assert (project / "models" / "tiny" / "deploy.prototxt").read_bytes() == good
+
+
+def test_a_file_that_was_there_first_stays_the_users_even_if_the_first_install_dies(
+    tmp_path: Path, tiny_net: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zoopm import Project
+    from zoopm.storage.materialize import ModelsTree
+
+    project_dir = local_project(tmp_path, tiny_net)
+    mine = project_dir / "models" / "tiny" / "deploy.prototxt"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes((tiny_net / "deploy.prototxt").read_bytes())
+    inode = mine.stat().st_ino
+
+    def killed(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt  # the run dies right after writing its intents
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ModelsTree, "place", killed)
+        with Project(project_dir) as project, pytest.raises(KeyboardInterrupt):
+            project.install()
+    with Project(project_dir) as project:
+        project.install()
+        project.remove("tiny")
+
+    assert mine.stat().st_ino == inode

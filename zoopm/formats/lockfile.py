@@ -176,8 +176,8 @@ class _LockReader:
         paths = [f.path for f in files]
         if len(set(paths)) != len(paths):
             raise self.fail(f"{key_path}.file", "a path appears twice")
-        as_dirs = {p + "/" for p in paths}
-        clash = next((p for p in paths if any(p.startswith(d) for d in as_dirs)), None)
+        known = set(paths)
+        clash = next((p for p in paths if any(d in known for d in _parents(p))), None)
         if clash is not None:
             raise self.fail(f"{key_path}.file", f"{clash!r} lies below another file of the model")
         info = {k: self.optional_str(entry, k, key_path) for k in _MODEL_INFO_KEYS}
@@ -273,3 +273,9 @@ def _inline(pairs: Iterable[tuple[str, str]]) -> str:
 
 def _key(key: str) -> str:
     return key if _BARE_KEY.fullmatch(key) else _string(key)
+
+
+def _parents(path: str) -> list[str]:
+    """'a/b/c' → ['a', 'a/b']: the directories a file path lies below."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]

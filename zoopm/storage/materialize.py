@@ -9,6 +9,7 @@ before the rename that replaces it, not when the install was planned minutes ear
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import re
@@ -93,10 +94,20 @@ class ModelsTree:
         )
 
     def ctime_moved(self, rel: str, placed: Placed) -> bool:
-        if placed.ctime_ns is None or placed.how == "symlink":
+        """Whether the file's ctime (for a symlink: its blob's) is not the one recorded."""
+        if placed.ctime_ns is None:
             return False
-        info = self.lstat(rel)
-        return info is None or info.st_ctime_ns != placed.ctime_ns
+        try:
+            if placed.how == "symlink":
+                info = os.stat(self._blob_path(placed.sha256))
+            else:
+                found = self.lstat(rel)
+                if found is None:
+                    return True
+                info = found
+        except OSError:
+            return True
+        return info.st_ctime_ns != placed.ctime_ns
 
     def holds(self, rel: str, sha256: str) -> bool:
         """Whether rel is a regular file (or zoopm's blob link) whose bytes hash to sha256."""
@@ -137,8 +148,14 @@ class ModelsTree:
         if info is None or not self._holds_at(fd, name, info, sha256):
             return None
         if stat.S_ISLNK(info.st_mode):
-            return Placed.of(sha256, os.stat(self._blob_path(sha256)).st_size, info, "symlink")
+            return self._link_entry(sha256, info)
         return Placed.of(sha256, info.st_size, info, "copy")
+
+    def _link_entry(self, sha256: str, link: os.stat_result) -> Placed:
+        """A symlink's entry: its own inode and mtime, its blob's size and ctime."""
+        blob = os.stat(self._blob_path(sha256))
+        entry = Placed.of(sha256, blob.st_size, link, "symlink")
+        return dataclasses.replace(entry, ctime_ns=blob.st_ctime_ns)
 
     def ours_to_remove(self, rel: str, placed: Placed) -> bool:
         """Whether what is at rel is still what zoopm placed there, so removing it loses nothing.
@@ -232,8 +249,9 @@ class ModelsTree:
             info = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except OSError as exc:
             raise from_os_error(exc, self.root / rel) from None
-        size = os.stat(blob).st_size if how == "symlink" else info.st_size
-        return Placed.of(sha256, size, info, how)
+        if how == "symlink":
+            return self._link_entry(sha256, info)
+        return Placed.of(sha256, info.st_size, info, how)
 
     def _put(
         self, fd: int, names: tuple[str, str], rel: str, sha256: str, owned: Placed | None

@@ -66,8 +66,10 @@ class Record:
     """Every file a previous install placed (or was placing), per model and relative path."""
 
     models: dict[str, dict[str, Placed]]
-    # The project (its zoo.lock) whose install this record describes; None in older records.
+    # The project (its zoo.lock) whose install this record describes, and the models directory
+    # as that project named it; None in older records.
     project: str | None = None
+    models_dir: str | None = None
 
     def placed(self, model: str, path: str) -> Placed | None:
         return self.models.get(model, {}).get(path)
@@ -131,9 +133,11 @@ class _Reader:
         models = data.get("models")
         if not isinstance(models, dict):
             raise self.fail("models", "expected an object")
-        project = data.get("project")
+        project, models_dir = data.get("project"), data.get("models-dir")
         if project is not None and not isinstance(project, str):
             raise self.fail("project", "expected the path of a zoo.lock")
+        if models_dir is not None and not isinstance(models_dir, str):
+            raise self.fail("models-dir", "expected the path of a directory")
         parsed: dict[str, dict[str, Placed]] = {}
         for model, files in models.items():
             problem = model_name_problem(model)
@@ -145,7 +149,7 @@ class _Reader:
                 path: self.entry(entry, f"models.{model}.{path!r}", path)
                 for path, entry in files.items()
             }
-        return Record(parsed, project)
+        return Record(parsed, project, models_dir)
 
     def entry(self, entry: Any, key: str, path: str) -> Placed:
         problem = relative_path_problem(path)
@@ -170,6 +174,7 @@ def write_record(models_dir: Path, record: Record) -> None:
     data: dict[str, object] = {
         "version": RECORD_VERSION,
         "project": record.project,
+        "models-dir": record.models_dir,
         "models": {
             model: {path: asdict(placed) for path, placed in sorted(files.items())}
             for model, files in sorted(record.models.items())
