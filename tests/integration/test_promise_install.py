@@ -969,3 +969,23 @@ def test_a_file_that_was_there_first_stays_the_users_even_if_the_first_install_d
         project.remove("tiny")
 
     assert mine.stat().st_ino == inode
+
+
+def test_remove_whose_install_fails_leaves_zoo_toml_and_zoo_lock_as_they_were(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    other = tmp_path / "src" / "other"
+    shutil.copytree(tiny_net, other)
+    project = write_project(
+        tmp_path / "proj", {"a": f'{{ path = "{tiny_net}" }}', "b": f'{{ path = "{other}" }}'}
+    )
+    assert zoopm("install", project=project).exit_code == 0
+    (other / "labels.txt").write_text("cat\n")  # b gains a file whose path the user has taken
+    (project / "models" / "b" / "labels.txt").mkdir()
+    manifest, lock = (project / "zoo.toml").read_bytes(), (project / "zoo.lock").read_bytes()
+
+    run = zoopm("remove", "a", project=project)
+
+    assert run.exit_code == 1
+    assert (project / "zoo.toml").read_bytes() == manifest
+    assert (project / "zoo.lock").read_bytes() == lock
