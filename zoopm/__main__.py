@@ -6,7 +6,7 @@ import signal
 import sys
 from types import FrameType
 
-from zoopm.errors import Interrupted
+from zoopm.errors import INTERRUPTED_HINT, Interrupted
 
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
@@ -30,7 +30,7 @@ def main() -> None:
         cli_main()
     except Interrupted as stop:
         print(f"error: {stop.what}", file=sys.stderr)
-        print("hint: nothing half-done was kept; run the command again to go on", file=sys.stderr)
+        print(f"hint: {INTERRUPTED_HINT}", file=sys.stderr)
         sys.exit(stop.exit_code)
 
 

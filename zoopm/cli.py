@@ -14,7 +14,13 @@ from typing import Annotated, TypeVar
 import typer
 
 from zoopm import __version__
-from zoopm.errors import EXIT_FAILURE, Interrupted, ZoopmError, from_os_error
+from zoopm.errors import (
+    EXIT_FAILURE,
+    INTERRUPTED_HINT,
+    Interrupted,
+    ZoopmError,
+    from_os_error,
+)
 from zoopm.install import InstallResult
 from zoopm.project import ModelStatus, Project
 from zoopm.settings import Settings
@@ -105,7 +111,7 @@ def _run(
             reporter.close()
         stop = interrupt if isinstance(interrupt, Interrupted) else None
         print(f"error: {stop.what if stop else 'interrupted'}", file=sys.stderr)
-        print("hint: nothing half-done was kept; run the command again to go on", file=sys.stderr)
+        print(f"hint: {INTERRUPTED_HINT}", file=sys.stderr)
         raise typer.Exit(stop.exit_code if stop else 130) from None
     except (typer.Exit, typer.Abort):
         raise

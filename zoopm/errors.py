@@ -146,6 +146,9 @@ def from_os_error(exc: OSError, path: object | None = None) -> FileSystemError:
     return FileSystemError(message, hint)
 
 
+INTERRUPTED_HINT = "nothing half-done was kept; run the command again to go on"
+
+
 class Interrupted(BaseException):
     """SIGINT or SIGTERM, raised in the main thread so the run unwinds (files closed, record
     written) and ends with 130 or 143. A BaseException, so that neither zoopm's handlers nor

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zoopm.atomic import TooLarge, read_regular
 from zoopm.digest import digest_bytes, git_blob_sha1
 from zoopm.errors import (
     FileSystemError,
@@ -179,9 +180,8 @@ class Resolver:
         """The readme's bytes as locked: from the store if they hash right, else downloaded."""
         stored = self.store.get(readme.sha256)
         if stored is not None and readme.size <= MAX_INFO_FILE:
-            with contextlib.suppress(OSError):
-                with stored.open("rb") as stream:
-                    data = stream.read(MAX_INFO_FILE + 1)
+            with contextlib.suppress(OSError, TooLarge):
+                data = read_regular(stored, MAX_INFO_FILE, follow=False)
                 if digest_bytes(data).sha256 == readme.sha256:
                     return data
         if not readme.urls:

@@ -38,8 +38,9 @@ def test_a_caffe_sha1_finds_its_blob_through_the_alias(tmp_path: Path) -> None:
     store = Store(tmp_path)
     write(store, DATA, Expected())
 
-    assert store.find_sha1(SHA1.upper()) == SHA256
-    assert store.find_sha1("0" * 40) is None
+    found = store.find_by_sha1(SHA1.upper())
+    assert found is not None and found.sha256 == SHA256
+    assert store.find_by_sha1("0" * 40) is None
 
 
 @pytest.mark.parametrize(

@@ -62,12 +62,12 @@ class Fetcher:
 
     def fetch_binary(self, url: str, sha1: str | None, label: str) -> Digest:
         """The binary's digest, from the store when its sha1 is known there, else downloaded."""
-        if sha1 is not None and (stored := self._stored_sha1(sha1)) is not None:
+        if sha1 is not None and (stored := self._store.find_by_sha1(sha1)) is not None:
             return stored
         key = sha1 or hashlib.sha256(url.encode()).hexdigest()
         with self._before_download(label, [url], key):
             # Another process may have stored this binary while we waited for the lock.
-            if sha1 is not None and (stored := self._stored_sha1(sha1)) is not None:
+            if sha1 is not None and (stored := self._store.find_by_sha1(sha1)) is not None:
                 return stored
             return self._download(candidate_urls([url], self._mirrors), Expected(sha1=sha1), label)
 
@@ -83,9 +83,6 @@ class Fetcher:
     def _proven(self, expected: Expected) -> bool:
         assert expected.sha256 is not None
         return self._store.prove(expected.sha256, expected.size, expected.sha1) is not None
-
-    def _stored_sha1(self, sha1: str) -> Digest | None:
-        return self._store.find_by_sha1(sha1)
 
     @contextlib.contextmanager
     def _before_download(self, label: str, urls: Sequence[str], key: str) -> Iterator[None]:

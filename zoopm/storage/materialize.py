@@ -69,17 +69,12 @@ class ModelsTree:
         found = self._existing(rel)
         return _lstat_at(*found) if found is not None else None
 
-    def is_intact(self, rel: str, placed: Placed) -> bool:
-        """Whether rel is still what zoopm placed, judged by stat alone (no re-hash).
-
-        ctime counts too: a write that restores the mtime (cp -p) still moves it. But linking
-        the same blob elsewhere moves it as well, so a caller that sees only ctime differ
-        should ask holds() before calling the file changed.
-        """
-        return self.stat_intact(rel, placed) and not self.ctime_moved(rel, placed)
-
     def stat_intact(self, rel: str, placed: Placed) -> bool:
-        """Like is_intact, but blind to ctime."""
+        """Whether rel is still what zoopm placed, by size, mtime and inode (no re-hash).
+
+        ctime is asked separately (ctime_moved): linking the same blob elsewhere moves it too,
+        so a moved ctime calls for a hash, not a verdict.
+        """
         if placed.pending:
             return False
         info = self.lstat(rel)

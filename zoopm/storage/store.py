@@ -114,11 +114,6 @@ class Store:
         self._write_alias(digest)
         return path
 
-    def find_sha1(self, sha1: str) -> str | None:
-        """The SHA-256 of the stored blob whose SHA-1 is sha1, proven by hashing it."""
-        digest = self.find_by_sha1(sha1)
-        return digest.sha256 if digest is not None else None
-
     def find_by_sha1(self, sha1: str) -> Digest | None:
         """The digest of the stored blob whose SHA-1 is sha1: the alias is followed, then proven.
 
