@@ -60,7 +60,14 @@ def digest_file(path: Path) -> Digest:
 
 def git_blob_sha1(data: bytes) -> str:
     """The id git (and so GitHub's raw_url and contents API) gives a file's bytes."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+    hasher = git_blob_hasher(len(data))
+    hasher.update(data)
+    return hasher.hexdigest()
+
+
+def git_blob_hasher(size: int) -> hashlib._Hash:
+    """A SHA-1 primed with git's blob header: feed it size bytes and it gives their git id."""
+    return hashlib.sha1(b"blob %d\0" % size, usedforsecurity=False)
 
 
 def is_sha1_hex(text: str) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import re
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -17,7 +16,7 @@ from zoopm.errors import ProjectError
 # zoo.toml's own source rules, shared rather than copied: an index entry becomes a zoo.toml
 # entry on `zoopm add`, so whatever an index accepts zoo.toml must accept too.
 from zoopm.formats.manifest import GIST_ID_RE, REPO_RE, REV_RE, GistSource, GithubSource
-from zoopm.formats.tomlerrors import deep_key_problem, describe_toml_error
+from zoopm.formats.tomlerrors import load_toml
 from zoopm.paths import model_name_problem, relative_path_problem
 
 BUILTIN_ORIGIN = "built-in index"
@@ -66,14 +65,7 @@ class Index:
 
 def parse_index(text: str, origin: str) -> Index:
     """An index from TOML text; every error names origin, line where found, and the key path."""
-    if problem := deep_key_problem(origin, text):
-        raise ProjectError(problem, _HINT)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProjectError(describe_toml_error(origin, exc), _HINT) from None
-    except RecursionError:
-        raise ProjectError(f"{origin}: arrays or tables nested too deeply", _HINT) from None
+    data = load_toml(text, origin, lambda message: ProjectError(message, _HINT))
     return _Reader(text, origin).index(data)
 
 

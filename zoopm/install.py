@@ -32,13 +32,11 @@ class FileAction:
     target: Path
 
     @property
-    def label(self) -> str:
+    def rel(self) -> str:
+        """The path below the models directory, which also names the file in messages."""
         return f"{self.model.name}/{self.file.path}"
 
-    @property
-    def rel(self) -> str:
-        """The path below the models directory."""
-        return f"{self.model.name}/{self.file.path}"
+    label = rel
 
 
 @dataclass(frozen=True)

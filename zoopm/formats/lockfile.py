@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 from zoopm.atomic import TooLarge, read_regular
 from zoopm.digest import is_sha1_hex, is_sha256_hex
 from zoopm.errors import LockfileError
-from zoopm.formats.tomlerrors import deep_key_problem, describe_toml_error
+from zoopm.formats.tomlerrors import load_toml
 from zoopm.paths import model_name_problem, relative_path_problem
 from zoopm.trust import Trust, url_problem
 
@@ -95,14 +94,7 @@ def read_lock(path: Path) -> Lock | None:
 
 
 def parse_lock(text: str, where: str = LOCK_NAME) -> Lock:
-    if problem := deep_key_problem(where, text):
-        raise LockfileError(problem)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise LockfileError(describe_toml_error(where, exc)) from None
-    except RecursionError:
-        raise LockfileError(f"{where}: arrays or tables nested too deeply") from None
+    data = load_toml(text, where, LockfileError)
     return _LockReader(where).lock(data)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from zoopm.atomic import TooLarge, read_regular
 from zoopm.errors import ManifestError
-from zoopm.formats.tomlerrors import deep_key_problem, describe_toml_error
+from zoopm.formats.tomlerrors import load_toml
 from zoopm.paths import model_name_problem, relative_path_problem
 
 if TYPE_CHECKING:
@@ -153,14 +152,7 @@ def read_manifest_text(path: Path) -> str:
 
 
 def parse_manifest(text: str, path: Path) -> Manifest:
-    if problem := deep_key_problem(path.name, text):
-        raise ManifestError(problem)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(describe_toml_error(path.name, exc)) from None
-    except RecursionError:
-        raise ManifestError(f"{path.name}: arrays or tables nested too deeply") from None
+    data = load_toml(text, path.name, ManifestError)
     return _Parser(text, path).manifest(data)
 
 

@@ -1,9 +1,13 @@
-"""TOML decode errors as one line: the file, the line and column, and the problem in words."""
+"""Loading TOML safely: deep keys refused first, decode errors as one line naming file and line."""
 
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
+from typing import Any
+
+from zoopm.errors import ZoopmError
 
 _POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
 
@@ -54,3 +58,15 @@ def _key_dots(line: str) -> int:
             if not (before.isdigit() and after.isdigit()):
                 count += 1
     return count
+
+
+def load_toml(text: str, origin: str, error: Callable[[str], ZoopmError]) -> dict[str, Any]:
+    """text decoded as TOML; anything it cannot be is error(one line naming origin)."""
+    if problem := deep_key_problem(origin, text):
+        raise error(problem)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(describe_toml_error(origin, exc)) from None
+    except RecursionError:
+        raise error(f"{origin}: arrays or tables nested too deeply") from None

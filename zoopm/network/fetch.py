@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 from zoopm.digest import Digest
 from zoopm.errors import IntegrityError, NetworkError, OfflineError, ZoopmError
 from zoopm.reporting import Reporter
+from zoopm.settings import DEFAULT_LOCK_TIMEOUT
 from zoopm.storage.store import Expected, Store
 from zoopm.tasks import CancelToken
-
-DEFAULT_LOCK_TIMEOUT = 600.0
 
 if TYPE_CHECKING:
     from zoopm.network.net import HttpClient

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from zoopm.digest import git_blob_hasher
 from zoopm.errors import IntegrityError, SourceError
 from zoopm.formats.lockfile import LockedFile, LockedModel
 from zoopm.formats.manifest import ModelSpec
@@ -115,7 +116,7 @@ class _GitBlobSink:
     def _start(self) -> hashlib._Hash:
         # git hashes a header with the length first; the API's listed size stands in for it,
         # and the writer refuses any byte beyond that size.
-        return hashlib.sha1(b"blob %d\0" % self._size, usedforsecurity=False)
+        return git_blob_hasher(self._size)
 
     @property
     def written(self) -> int:

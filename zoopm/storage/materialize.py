@@ -19,7 +19,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from zoopm.digest import CHUNK_SIZE, Hasher
+from zoopm.digest import CHUNK_SIZE, digest_stream
 from zoopm.errors import InstallError, from_os_error
 from zoopm.storage.locks import host_tag, pid_alive
 from zoopm.storage.record import ADOPTED, Placed
@@ -125,13 +125,10 @@ class ModelsTree:
             file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
         except OSError:
             return False
-        hasher = Hasher()
         with os.fdopen(file_fd, "rb") as stream:
             if not _same_identity(os.fstat(file_fd), seen):
                 return False
-            while chunk := stream.read(CHUNK_SIZE):
-                hasher.update(chunk)
-        return hasher.digest().sha256 == sha256
+            return digest_stream(stream).sha256 == sha256
 
     def describe(self, rel: str, sha256: str) -> Placed | None:
         """A record entry for what is at rel now, if it holds sha256 (a pending placement done)."""

@@ -5,12 +5,11 @@ from __future__ import annotations
 import errno
 import json
 import os
-import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from zoopm.atomic import atomic_write
+from zoopm.atomic import TooLarge, atomic_write, read_regular
 from zoopm.digest import is_sha256_hex
 from zoopm.errors import InstallError, from_os_error
 from zoopm.paths import model_name_problem, relative_path_problem
@@ -22,8 +21,6 @@ ADOPTED = "adopted"  # a file that held the locked bytes before zoopm came: neve
 _HOWS = {"reflink", "hardlink", "symlink", "copy", PENDING, ADOPTED}
 _FIELDS = {"sha256", "size", "mtime_ns", "inode", "how"}
 _MAX_RECORD_BYTES = 64 * 1024 * 1024
-# Never through a symlink; never blocking on a FIFO someone put in its place.
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _HINT = (
     "the record is written only by zoopm; delete it and run 'zoopm install': files whose bytes "
     "match zoo.lock are taken over, anything else is left alone and named"
@@ -86,31 +83,22 @@ def read_record(models_dir: Path) -> Record:
     """The record, validated as strictly as zoo.lock: no entry may point outside models_dir."""
     path = models_dir / RECORD_NAME
     try:
-        fd = os.open(path, _READ_FLAGS)
-    except FileNotFoundError:
+        raw = read_regular(path, _MAX_RECORD_BYTES, follow=False)
+    except (FileNotFoundError, NotADirectoryError):
         return Record({})
-    except NotADirectoryError:
-        return Record({})
+    except TooLarge:
+        raise InstallError(
+            f"{path}: larger than any install record zoopm writes", hint=_HINT
+        ) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise InstallError(
                 f"{path}: is a symbolic link; zoopm reads its install record only as a file",
                 hint=_HINT,
             ) from None
+        if exc.errno == errno.EINVAL:
+            raise InstallError(f"{path}: not a regular file", hint=_HINT) from None
         raise from_os_error(exc, path) from None
-    try:
-        return _parse(fd, path)
-    except OSError as exc:
-        raise from_os_error(exc, path) from None
-
-
-def _parse(fd: int, path: Path) -> Record:
-    with os.fdopen(fd, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
-            raise InstallError(f"{path}: not a regular file", hint=_HINT)
-        raw = stream.read(_MAX_RECORD_BYTES + 1)
-    if len(raw) > _MAX_RECORD_BYTES:
-        raise InstallError(f"{path}: larger than any install record zoopm writes", hint=_HINT)
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoopm.atomic import TooLarge, atomic_write, fsync_dir, read_regular
-from zoopm.digest import CHUNK_SIZE, Digest, Hasher, is_sha256_hex
+from zoopm.digest import CHUNK_SIZE, Digest, Hasher, digest_stream, is_sha256_hex
 from zoopm.errors import IntegrityError, StoreError, ZoopmError, from_os_error
 from zoopm.storage.locks import hold_lock, host_tag, pid_alive
 from zoopm.tasks import CancelToken
@@ -390,11 +390,7 @@ def _hash_no_follow(path: Path) -> Digest | None:
         fd = os.open(path, _READ_FLAGS)
     except OSError:
         return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        return None
-    hasher = Hasher()
     with os.fdopen(fd, "rb") as stream:
-        while chunk := stream.read(CHUNK_SIZE):
-            hasher.update(chunk)
-    return hasher.digest()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return digest_stream(stream)
