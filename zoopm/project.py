@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -269,10 +269,14 @@ class Project:
         return LockResult(new, changes, created=old is None)
 
     def plan(
-        self, *, frozen: bool = False, link_mode: str | None = None
+        self,
+        *,
+        frozen: bool = False,
+        link_mode: str | None = None,
+        manifest: Manifest | None = None,
     ) -> tuple[Lock, InstallPlan]:
         """The lock to install (locking first unless frozen) and what installing it would do."""
-        manifest = self.manifest()
+        manifest = manifest if manifest is not None else self.manifest()
         lock = self.read_lock()
         if lock is None:
             if frozen:
@@ -336,12 +340,11 @@ class Project:
                     "src/), or set another models-dir",
                 )
 
-    def _current_plan(self, link_mode: str) -> InstallPlan | None:
+    def _current_plan(self, manifest: Manifest, link_mode: str) -> InstallPlan | None:
         """The plan if zoo.lock exists and matches zoo.toml; None if installing must lock first.
 
         Reads only: it never writes zoo.lock, so it is safe without the project lock.
         """
-        manifest = self.manifest()
         lock = self.read_lock()
         if lock is None or manifest_changes(manifest, lock):
             return None
@@ -355,15 +358,16 @@ class Project:
             raise UsageError(f"--link-mode: {mode!r} is not one of {', '.join(LINK_MODES)}")
         if not self._exclusive_depth:
             # The no-op path takes no lock and writes nothing; real work plans again under it.
-            quick = self._current_plan(mode)
+            quick = self._current_plan(manifest, mode)
             if quick is not None and quick.nothing_to_do:
                 return InstallResult(quick, 0, 0, len(quick.keep))
         with self.exclusive():
             return self._install(frozen=frozen, mode=mode)
 
     def _install(self, *, frozen: bool, mode: str) -> InstallResult:
+        # Read again under the project lock: another zoopm may have changed it meanwhile.
         manifest = self.manifest()
-        _, plan = self.plan(frozen=frozen, link_mode=mode)
+        _, plan = self.plan(frozen=frozen, link_mode=mode, manifest=manifest)
         result = apply_install(
             plan,
             store=self.store,
@@ -458,16 +462,8 @@ class Project:
         previous = self.read_lock()
         kept = previous.models if previous is not None else ()
         seeded = Lock("", (*kept, dataclasses.replace(resolved, name=chosen)))
-        lock_before = self.lock_path.read_bytes() if self.lock_path.exists() else None
-        manifest_before = self.manifest_path.read_bytes()
-        self._edit_manifest(add_model(read_manifest_text(self.manifest_path), spec), seeded)
-        installed = None
-        if install:
-            try:
-                installed = self.install()
-            except BaseException:
-                self._restore(manifest_before, lock_before)
-                raise
+        text = add_model(read_manifest_text(self.manifest_path), spec)
+        installed = self._edit_manifest(text, seeded, then=self.install if install else None)
         return AddResult(spec, installed)
 
     def _restore(self, manifest: bytes, lock: bytes | None) -> None:
@@ -482,16 +478,8 @@ class Project:
         """Removes a model from zoo.toml and zoo.lock, and its files from the models directory."""
         with self.exclusive():
             self.manifest()
-            lock_before = self.lock_path.read_bytes() if self.lock_path.exists() else None
-            manifest_before = self.manifest_path.read_bytes()
-            self._edit_manifest(remove_model(read_manifest_text(self.manifest_path), name), None)
-            if not install:
-                return None
-            try:
-                return self.install()
-            except BaseException:
-                self._restore(manifest_before, lock_before)
-                raise
+            text = remove_model(read_manifest_text(self.manifest_path), name)
+            return self._edit_manifest(text, None, then=self.install if install else None)
 
     def update(self, names: Sequence[str] = (), *, install: bool = False) -> list[Update]:
         """Moves gist and repository models to their newest commit and locks again."""
@@ -513,10 +501,11 @@ class Project:
             if newest != spec.source.rev:
                 updates.append(Update(spec.name, spec.source.rev, newest))
                 text = set_model_rev(text, spec.name, newest)
+        then = self.install if install else None
         if updates:
-            self._edit_manifest(text, None)
-        if install:
-            self.install()
+            self._edit_manifest(text, None, then=then)
+        elif then is not None:
+            then()
         return updates
 
     def _newest(self, source: GistSource | GithubSource) -> str:
@@ -532,16 +521,30 @@ class Project:
             return source
         return dataclasses.replace(source, rev=self._newest(source))
 
-    def _edit_manifest(self, text: str, previous: Lock | None) -> None:
-        """Writes zoo.toml and locks; if locking fails, zoo.toml goes back to what it was."""
-        original = self.manifest_path.read_bytes()
+    def _edit_manifest(
+        self,
+        text: str,
+        previous: Lock | None,
+        *,
+        then: Callable[[], InstallResult] | None = None,
+    ) -> InstallResult | None:
+        """Writes zoo.toml, locks, then runs then (an install) if given.
+
+        If any step fails or is interrupted, zoo.toml and zoo.lock go back byte for byte.
+        """
+        manifest_before = self.manifest_path.read_bytes()
+        try:
+            lock_before: bytes | None = self.lock_path.read_bytes()
+        except FileNotFoundError:
+            lock_before = None
         manifest = parse_manifest(text, self.manifest_path)
         # Through a symlinked zoo.toml to the file it names, as an editor would.
         atomic_write(self.manifest_path.resolve(), text.encode())
         try:
             self._lock(manifest, previous=previous)
+            return then() if then is not None else None
         except BaseException:
-            atomic_write(self.manifest_path.resolve(), original)
+            self._restore(manifest_before, lock_before)
             raise
 
     def _manifest_or_none(self) -> Manifest | None:
