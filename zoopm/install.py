@@ -282,6 +282,7 @@ class _Materialiser:
         self.token = token
         self.models = {name: dict(files) for name, files in plan.record.models.items()}
         self.placed_inodes: set[int] = set()
+        self.adopted: set[str] = set()
         self.written_at = 0.0
 
     def run(self, reporter: Reporter) -> InstallResult:
@@ -294,6 +295,8 @@ class _Materialiser:
                 self._write_intents(tree)
                 for action in plan.place:
                     self.token.check()
+                    if action.rel in self.adopted:
+                        continue  # recorded as the user's own file already; nothing to write
                     self._place(tree, action)
                     placed += 1
                 for name, path in plan.remove:
@@ -364,6 +367,7 @@ class _Materialiser:
                 there = tree.describe(action.rel, action.file.sha256)
                 if there is not None and there.how == "copy":
                     self._set(action, dataclasses.replace(there, how=ADOPTED))
+                    self.adopted.add(action.rel)
                     continue
             if current is None or current.pending:
                 self._set(action, Placed.intent(action.file.sha256, action.file.size))
