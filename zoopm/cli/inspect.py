@@ -1,0 +1,143 @@
+"""Commands that only read: search, list, show."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from zoopm.cli.app import app, run
+from zoopm.project import ModelStatus, Project
+from zoopm.ui import ConsoleReporter, human_size, print_table, printable
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    term: Annotated[str, typer.Argument(help="Text to look for in names and descriptions.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Search the model indexes (the built-in one and those in zoo.toml)."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        found = project.search(term)
+        if as_json:
+            rows = [
+                {
+                    "name": e.name,
+                    "source": e.source.canonical(),
+                    "description": e.description,
+                    "owner": e.owner,
+                    "index": e.origin,
+                }
+                for e in found
+            ]
+            print(json.dumps(rows, indent=2))
+            return
+        if not found:
+            reporter.info(f"No model matches {term!r}")
+            return
+        table = [[e.name, e.source.describe(), e.description] for e in found]
+        print_table(["name", "source", "description"], table, project.settings.no_color)
+
+    run(ctx, action)
+
+
+@app.command("list")
+def list_models(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the locked models and whether they are installed."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        statuses = project.status()
+        if as_json:
+            print(json.dumps([_status_json(s) for s in statuses], indent=2))
+            return
+        rows = [
+            [
+                s.model.name,
+                _source_text(s),
+                s.model.license or "-",
+                human_size(s.model.size),
+                "installed" if s.installed else f"{s.installed_files}/{len(s.model.files)} files",
+            ]
+            for s in statuses
+        ]
+        if not rows:
+            reporter.info("No models in zoo.lock")
+            return
+        print_table(["name", "source", "license", "size", "state"], rows, project.settings.no_color)
+
+    run(ctx, action)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The model's name in zoo.toml.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one locked model: its source, model info and files."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        status = project.show(name)
+        if as_json:
+            print(json.dumps(_status_json(status), indent=2))
+            return
+        model = status.model
+        print(f"name:          {model.name}")
+        print(f"source:        {printable(_source_text(status))}")
+        for label, value in (
+            ("caffemodel", model.caffemodel),
+            ("license", model.license),
+            ("caffe_commit", model.caffe_commit),
+            ("caffe_version", model.caffe_version),
+        ):
+            if value is not None:
+                print(f"{label + ':':<15}{printable(value)}")
+        print(f"installed:     {'yes' if status.installed else 'no'}")
+        print(f"files:         {len(model.files)} ({human_size(model.size)})")
+        for f in model.files:
+            kind = "  (binary)" if f.binary else ""
+            print(f"  {printable(f.path)}  {f.size} bytes  sha256 {f.sha256[:16]}…{kind}")
+            for url in f.urls:
+                print(f"      from {printable(url)}")
+
+    run(ctx, action)
+
+
+def _status_json(status: ModelStatus) -> dict[str, object]:
+    model = status.model
+    return {
+        "name": model.name,
+        "source": model.source_dict(),
+        "declared": status.declared,
+        "installed": status.installed,
+        "caffemodel": model.caffemodel,
+        "license": model.license,
+        "caffe_commit": model.caffe_commit,
+        "caffe_version": model.caffe_version,
+        "files": [
+            {
+                "path": f.path,
+                "size": f.size,
+                "sha1": f.sha1,
+                "sha256": f.sha256,
+                "urls": list(f.urls),
+                "binary": f.binary,
+            }
+            for f in model.files
+        ],
+    }
+
+
+def _source_text(status: ModelStatus) -> str:
+    source = status.model.source_dict()
+    if "gist" in source:
+        return f"gist:{source['gist']}@{source.get('rev', '?')[:12]}"
+    if "github" in source:
+        return f"github:{source['github']}/{source['path']}@{source.get('rev', '?')[:12]}"
+    return source.get("path", "?")

@@ -1,0 +1,176 @@
+"""Commands that change the project: init, lock, install, add, remove, update."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from zoopm.cli.app import app, files_text, models_text, relative, run
+from zoopm.install import InstallResult
+from zoopm.project import Project
+from zoopm.ui import ConsoleReporter, human_size, printable
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create a commented zoo.toml in the project directory."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        path = project.init()
+        reporter.info(f"Created {path}")
+
+    run(ctx, action, discover=False)
+
+
+@app.command()
+def lock(
+    ctx: typer.Context,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check that zoo.lock is current; exit 1 if not.")
+    ] = False,
+    offline: Annotated[bool, typer.Option("--offline", help="Make no network request.")] = False,
+) -> None:
+    """Resolve zoo.toml and pin every file in zoo.lock."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        result = project.lock(check=check)
+        count = len(result.lock.models)
+        if check or not result.changed:
+            reporter.info(f"zoo.lock is up to date ({models_text(count)})")
+        elif result.created:
+            reporter.info(f"Wrote zoo.lock ({models_text(count)})")
+        else:
+            reporter.info(f"Locked {models_text(count)} in zoo.lock: {'; '.join(result.changes)}")
+
+    run(ctx, action, offline=offline)
+
+
+@app.command()
+def install(
+    ctx: typer.Context,
+    frozen: Annotated[
+        bool,
+        typer.Option(
+            "--frozen", "--locked", help="Install zoo.lock as it is; exit 1 if it is stale."
+        ),
+    ] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use only the store; make no network request.")
+    ] = False,
+    link_mode: Annotated[
+        str | None,
+        typer.Option("--link-mode", help="auto, hardlink, symlink or copy (default: auto)."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print what install would do (zoo.lock must be current)."),
+    ] = False,
+) -> None:
+    """Place every locked file under the models directory, fetching what the store lacks."""
+
+    def show_plan(project: Project) -> None:
+        _, plan = project.plan(frozen=True, link_mode=link_mode)
+        where = relative(plan.models_dir)
+        for action in plan.fetch:
+            print(f"fetch   {printable(action.label)} ({human_size(action.file.size)})")
+        for action in plan.place:
+            print(f"place   {where}/{printable(action.label)}")
+        for name, path in plan.remove:
+            print(f"remove  {where}/{name}/{printable(path)}")
+        for name, path in plan.leave:
+            print(f"leave   {where}/{name}/{printable(path)} (changed since zoopm placed it)")
+        print(f"{len(plan.keep)} files already in place")
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        if dry_run:
+            show_plan(project)
+            return
+        _report_install(project.install(frozen=frozen, link_mode=link_mode), reporter)
+
+    run(ctx, action, offline=offline)
+
+
+def _report_install(result: InstallResult, reporter: ConsoleReporter) -> None:
+    plan = result.plan
+    where = relative(plan.models_dir)
+    if plan.nothing_to_do:
+        reporter.info(f"Nothing to do: {result.kept} files already in place in {where}/")
+        return
+    parts = [f"placed {files_text(result.placed)} in {where}/"]
+    if plan.fetch:
+        parts.append(f"{len(plan.fetch)} new in the store ({human_size(plan.fetch_bytes)})")
+    if result.removed:
+        parts.append(f"removed {result.removed}")
+    if result.kept:
+        parts.append(f"{result.kept} unchanged")
+    text = ", ".join(parts)
+    reporter.info(text[0].upper() + text[1:])
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="An index name (zoopm search), gist:ID[@REV], a gist URL, "
+            "github:OWNER/REPO/PATH[@REV], or ./dir.",
+            metavar="MODEL",
+        ),
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="The model's name in zoo.toml and models/.")
+    ] = None,
+    no_install: Annotated[
+        bool, typer.Option("--no-install", help="Only update zoo.toml and zoo.lock.")
+    ] = False,
+) -> None:
+    """Add a model to zoo.toml, pinned to a commit, then lock and install."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        added = project.add(model, name=name, install=not no_install)
+        reporter.info(f"Added {added.spec.name} ({added.spec.source.describe()}) to zoo.toml")
+        if added.installed is not None:
+            _report_install(added.installed, reporter)
+
+    run(ctx, action)
+
+
+@app.command()
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The model's name in zoo.toml.")],
+    no_install: Annotated[
+        bool, typer.Option("--no-install", help="Leave the models directory as it is.")
+    ] = False,
+) -> None:
+    """Remove a model from zoo.toml, zoo.lock and the models directory."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        installed = project.remove(name, install=not no_install)
+        reporter.info(f"Removed {name} from zoo.toml and zoo.lock")
+        if installed is not None:
+            _report_install(installed, reporter)
+
+    run(ctx, action)
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Models to update (default: all).")
+    ] = None,
+) -> None:
+    """Move gist and repository models to their newest commit, then lock again."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        updates = project.update(names or ())
+        if not updates:
+            reporter.info("Every model is at its newest revision")
+        for item in updates:
+            old = item.old[:12] if item.old else "(no rev)"
+            reporter.info(f"{item.name}: {old} → {item.new[:12]}")
+
+    run(ctx, action)
