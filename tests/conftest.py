@@ -23,7 +23,9 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "zoopm-home"
     monkeypatch.setenv("ZOOPM_HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    for name in ("ZOOPM_OFFLINE", "GITHUB_TOKEN", "ZOOPM_GITHUB_API", "ZOOPM_JOBS", "NO_COLOR"):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    names = ("ZOOPM_OFFLINE", "GITHUB_TOKEN", "ZOOPM_GITHUB_API", "ZOOPM_JOBS", "ZOOPM_CONFIG")
+    for name in (*names, "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
     return home
 

@@ -53,6 +53,12 @@ class ModelInfoError(ProjectError):
     default_hint = "fix the frontmatter; docs/model-info.md says what zoopm accepts"
 
 
+class ConfigError(ProjectError):
+    """The user configuration (config.toml) does not parse or holds a value zoopm cannot use."""
+
+    default_hint = "fix the file, or move it aside; docs/configuration.md lists every key"
+
+
 class StaleLockError(ZoopmError):
     """zoo.lock no longer matches zoo.toml (or the files it was locked from)."""
 

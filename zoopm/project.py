@@ -161,16 +161,26 @@ class Project:
         return self._github_client
 
     def _fetcher(self, manifest: Manifest | None) -> Fetcher:
-        mirrors = manifest.mirror_map() if manifest is not None else {}
         return Fetcher(
             self.store,
             self._http,
-            mirrors,
+            self.mirrors(manifest),
             self.reporter,
             offline=self.settings.offline,
             token=self.token,
             lock_timeout=self.settings.lock_timeout,
         )
+
+    def mirrors(self, manifest: Manifest | None = None) -> dict[str, tuple[str, ...]]:
+        """The user configuration's mirrors, then zoo.toml's: zoo.toml wins for the same prefix."""
+        merged = dict(self.settings.config.mirror_map())
+        if manifest is not None:
+            merged.update(manifest.mirror_map())
+        return merged
+
+    def link_mode(self, manifest: Manifest, asked: str | None = None) -> str:
+        """The link mode to install with: asked (--link-mode), zoo.toml, config.toml, "auto"."""
+        return asked or manifest.link_mode or self.settings.config.link_mode or "auto"
 
     def _resolver(self, manifest: Manifest | None) -> Resolver:
         # Imported here: resolving pulls in the readme parser, which a no-op install never needs.
@@ -322,7 +332,7 @@ class Project:
             )
         self._refuse_sources_inside(manifest, models_dir)
         project = str(self.root.resolve() / LOCK_NAME)
-        mode = link_mode or manifest.link_mode
+        mode = self.link_mode(manifest, link_mode)
         return plan_install(lock, models_dir, self.store, project, mode)
 
     def _refuse_sources_inside(self, manifest: Manifest, models_dir: Path) -> None:
@@ -353,7 +363,7 @@ class Project:
     def install(self, *, frozen: bool = False, link_mode: str | None = None) -> InstallResult:
         """Makes the models directory hold exactly the locked files, fetching what is missing."""
         manifest = self.manifest()
-        mode = link_mode or manifest.link_mode
+        mode = self.link_mode(manifest, link_mode)
         if mode not in LINK_MODES:
             raise UsageError(f"--link-mode: {mode!r} is not one of {', '.join(LINK_MODES)}")
         if not self._exclusive_depth:

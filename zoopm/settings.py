@@ -1,4 +1,4 @@
-"""Settings: the process environment read once into a frozen value."""
+"""Settings: the process environment and the user configuration, read once into a frozen value."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoopm.errors import UsageError
+from zoopm.formats.userconfig import MAX_JOBS, NO_CONFIG, UserConfig, config_path, read_user_config
 
 DEFAULT_GITHUB_API = "https://api.github.com"
 DEFAULT_JOBS = 4
-MAX_JOBS = 64  # more parallel downloads than this only trips servers' abuse limits
 DEFAULT_READ_TIMEOUT = 60.0
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 DEFAULT_LOCK_TIMEOUT = 600.0
@@ -24,7 +24,11 @@ _FALSE = {"", "0", "false", "no", "off"}
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything zoopm takes from the environment; nothing else reads os.environ."""
+    """Everything zoopm takes from the environment and config.toml; nothing else reads os.environ.
+
+    Where both say something, the environment wins over config.toml (and a command-line option,
+    applied with dataclasses.replace, over both).
+    """
 
     home: Path
     offline: bool = False
@@ -35,6 +39,8 @@ class Settings:
     # Seconds a download may go without a byte before it is retried (a stalled server).
     read_timeout: float = DEFAULT_READ_TIMEOUT
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    # The user configuration: mirrors and defaults for every project (zoo.toml wins over it).
+    config: UserConfig = NO_CONFIG
 
     @property
     def store_dir(self) -> Path:
@@ -43,15 +49,17 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        config = read_user_config(config_path(env))
         return cls(
             home=_home(env),
             offline=_flag(env, "ZOOPM_OFFLINE"),
             github_api=_github_api(env),
             github_token=_token(env),
-            jobs=_jobs(env),
+            jobs=_jobs(env) or config.jobs or DEFAULT_JOBS,
             no_color="NO_COLOR" in env and env["NO_COLOR"] != "",
             read_timeout=_read_timeout(env),
             lock_timeout=_lock_timeout(env),
+            config=config,
         )
 
     def __repr__(self) -> str:
@@ -84,10 +92,10 @@ def _flag(env: Mapping[str, str], name: str) -> bool:
     )
 
 
-def _jobs(env: Mapping[str, str]) -> int:
+def _jobs(env: Mapping[str, str]) -> int | None:
     raw = env.get("ZOOPM_JOBS", "").strip()
     if not raw:
-        return DEFAULT_JOBS
+        return None
     # isascii too: isdigit alone accepts digits such as '²' that int() then refuses.
     if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_JOBS:
         raise UsageError(

@@ -21,6 +21,7 @@ from zoopm.errors import (
     ZoopmError,
     from_os_error,
 )
+from zoopm.formats.userconfig import MAX_JOBS
 from zoopm.project import Project
 from zoopm.settings import Settings
 from zoopm.ui import ConsoleReporter, error_lines
@@ -42,6 +43,21 @@ class Options:
     quiet: bool = False
     verbose: bool = False
     progress: bool = True
+
+
+# The same meaning as ZOOPM_JOBS, which it overrides; typer turns a bad value into a usage error.
+JobsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        max=MAX_JOBS,
+        metavar="N",
+        help=f"Parallel downloads, 1 to {MAX_JOBS} (default: ZOOPM_JOBS, config.toml, or 4).",
+        show_default=False,
+    ),
+]
 
 
 def _version(value: bool) -> None:
@@ -75,6 +91,7 @@ def run(
     *,
     discover: bool = True,
     offline: bool = False,
+    jobs: int | None = None,
 ) -> T:
     """Runs one Project operation; any ZoopmError becomes two lines and an exit code."""
     options: Options = ctx.obj
@@ -84,6 +101,8 @@ def run(
         settings = Settings.from_env()
         if offline:
             settings = dataclasses.replace(settings, offline=True)
+        if jobs is not None:
+            settings = dataclasses.replace(settings, jobs=jobs)
         reporter = ConsoleReporter(
             quiet=options.quiet,
             verbose=options.verbose,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from zoopm.cli.app import app, files_text, models_text, relative, run
+from zoopm.cli.app import JobsOption, app, files_text, models_text, relative, run
 from zoopm.install import InstallResult
 from zoopm.project import Project
 from zoopm.ui import ConsoleReporter, human_size, printable
@@ -30,6 +30,7 @@ def lock(
         bool, typer.Option("--check", help="Only check that zoo.lock is current; exit 1 if not.")
     ] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Make no network request.")] = False,
+    jobs: JobsOption = None,
 ) -> None:
     """Resolve zoo.toml and pin every file in zoo.lock."""
 
@@ -43,7 +44,7 @@ def lock(
         else:
             reporter.info(f"Locked {models_text(count)} in zoo.lock: {'; '.join(result.changes)}")
 
-    run(ctx, action, offline=offline)
+    run(ctx, action, offline=offline, jobs=jobs)
 
 
 @app.command()
@@ -66,6 +67,7 @@ def install(
         bool,
         typer.Option("--dry-run", help="Print what install would do (zoo.lock must be current)."),
     ] = False,
+    jobs: JobsOption = None,
 ) -> None:
     """Place every locked file under the models directory, fetching what the store lacks."""
 
@@ -88,7 +90,7 @@ def install(
             return
         _report_install(project.install(frozen=frozen, link_mode=link_mode), reporter)
 
-    run(ctx, action, offline=offline)
+    run(ctx, action, offline=offline, jobs=jobs)
 
 
 def _report_install(result: InstallResult, reporter: ConsoleReporter) -> None:
@@ -125,6 +127,7 @@ def add(
     no_install: Annotated[
         bool, typer.Option("--no-install", help="Only update zoo.toml and zoo.lock.")
     ] = False,
+    jobs: JobsOption = None,
 ) -> None:
     """Add a model to zoo.toml, pinned to a commit, then lock and install."""
 
@@ -134,7 +137,7 @@ def add(
         if added.installed is not None:
             _report_install(added.installed, reporter)
 
-    run(ctx, action)
+    run(ctx, action, jobs=jobs)
 
 
 @app.command()
@@ -162,6 +165,7 @@ def update(
     names: Annotated[
         list[str] | None, typer.Argument(help="Models to update (default: all).")
     ] = None,
+    jobs: JobsOption = None,
 ) -> None:
     """Move gist and repository models to their newest commit, then lock again."""
 
@@ -173,4 +177,4 @@ def update(
             old = item.old[:12] if item.old else "(no rev)"
             reporter.info(f"{item.name}: {old} → {item.new[:12]}")
 
-    run(ctx, action)
+    run(ctx, action, jobs=jobs)

@@ -105,7 +105,8 @@ class Manifest:
     path: Path
     models: tuple[ModelSpec, ...]
     models_dir: str = DEFAULT_MODELS_DIR
-    link_mode: str = "auto"
+    # None: zoo.toml does not say; the user configuration's default applies, else "auto".
+    link_mode: str | None = None
     mirrors: tuple[tuple[str, tuple[str, ...]], ...] = ()
     indexes: tuple[IndexRef, ...] = ()
 
@@ -190,14 +191,14 @@ class _Parser:
                     f"project.{key}", "unknown key", hint="[project] takes models-dir and link-mode"
                 )
         models_dir = self.models_dir(project.get("models-dir", DEFAULT_MODELS_DIR))
-        link_mode = project.get("link-mode", "auto")
-        if link_mode not in LINK_MODES:
+        link_mode = project.get("link-mode")
+        if link_mode is not None and link_mode not in LINK_MODES:
             self.fail("project.link-mode", f"{link_mode!r} is not one of {', '.join(LINK_MODES)}")
         models_table = self.table(data.get("models", {}), "models")
         models = tuple(self.model(name, spec) for name, spec in models_table.items())
         mirrors = self.mirrors(self.table(data.get("mirrors", {}), "mirrors"))
         indexes = self.indexes(data.get("index", []))
-        return Manifest(self.path, models, models_dir, str(link_mode), mirrors, indexes)
+        return Manifest(self.path, models, models_dir, link_mode, mirrors, indexes)
 
     def table(self, value: object, key_path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -299,20 +300,10 @@ class _Parser:
     def mirrors(self, table: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
         result = []
         for prefix, targets in sorted(table.items()):
-            key_path = f"mirrors.{prefix!r}"
-            if not prefix.startswith(_URL_SCHEMES):
-                self.fail(
-                    key_path, "a mirror key is a URL prefix (http, https or file)", needle=prefix
-                )
-            listed = [targets] if isinstance(targets, str) else targets
-            if not isinstance(listed, list) or not all(isinstance(t, str) for t in listed):
-                self.fail(key_path, "expected a URL prefix or a list of them", needle=prefix)
-            for target in listed:
-                if not target.startswith(_URL_SCHEMES):
-                    self.fail(
-                        key_path, f"{target!r} is not an http, https or file URL", needle=prefix
-                    )
-            result.append((prefix, tuple(listed)))
+            problem = mirror_problem(prefix, targets)
+            if problem:
+                self.fail(f"mirrors.{prefix!r}", problem, needle=prefix)
+            result.append((prefix, mirror_targets(targets)))
         return tuple(result)
 
     def indexes(self, value: object) -> tuple[IndexRef, ...]:
@@ -331,6 +322,23 @@ class _Parser:
                 )
             refs.append(IndexRef(self.string(location, f"index[{position}]")))
         return tuple(refs)
+
+
+def mirror_problem(prefix: str, targets: object) -> str | None:
+    """What is wrong with one [mirrors] entry (in zoo.toml or config.toml), or None."""
+    if not prefix.startswith(_URL_SCHEMES):
+        return "a mirror key is a URL prefix (http, https or file)"
+    listed = [targets] if isinstance(targets, str) else targets
+    if not isinstance(listed, list) or not all(isinstance(t, str) for t in listed):
+        return "expected a URL prefix or a list of them"
+    for target in listed:
+        if not target.startswith(_URL_SCHEMES):
+            return f"{target!r} is not an http, https or file URL"
+    return None
+
+
+def mirror_targets(targets: str | list[str]) -> tuple[str, ...]:
+    return (targets,) if isinstance(targets, str) else tuple(targets)
 
 
 def _kind(value: object) -> str:
