@@ -182,7 +182,7 @@ _MODE_GIVES = {
 def _kept(
     tree: ModelsTree, store: Store, action: FileAction, placed: Placed, link_mode: str | None
 ) -> str | None:
-    """"keep" if action's file is still in place as placed, "refresh" if so but its record
+    """ "keep" if action's file is still in place as placed, "refresh" if so but its record
     entry needs its stat updated, None if it must be placed again."""
     if placed.sha256 != action.file.sha256:
         return None
@@ -460,7 +460,9 @@ def _ingest(action: FileAction, path: Path, store: Store, fetcher: Fetcher) -> N
         if action.file.urls:
             fetcher.ensure(action.file.urls, _expected(action.file), action.label)
             return
+        detail = exc.message.split(": ", 1)[1]
         raise StaleLockError(
-            f"{path}: changed since zoo.lock was written ({exc.message.split(': ', 1)[1]})",
-            hint="run 'zoopm lock' to pin the new contents",
+            f"{path}: changed since zoo.lock was written, and the store does not hold the bytes "
+            f"zoo.lock pins ({detail})",
+            hint="run 'zoopm lock' to pin the new contents, or put the file back as it was",
         ) from None

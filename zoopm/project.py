@@ -319,7 +319,32 @@ class Project:
             if wrong:
                 lock = self._lock(manifest).lock  # resolves the disagreeing models again
                 plan = self._plan_install(lock, manifest, link_mode)
+            self._warn_local_drift(lock, {action.model.name for action in plan.place})
         return lock, plan
+
+    def _warn_local_drift(self, lock: Lock, placing: set[str]) -> None:
+        """zoo.lock is the contract, so install places what it pins; a local model directory
+        changed since is said once, whether or not the store still holds the locked bytes."""
+        from zoopm.sources.local import local_drift
+
+        try:
+            locked_at = os.stat(self.lock_path).st_mtime_ns
+        except OSError:
+            return
+        for model in lock.models:
+            source = model.source_dict()
+            if model.name not in placing or "path" not in source or "github" in source:
+                continue
+            drift = local_drift(model, self.root, locked_at)
+            if drift:
+                shown = ", ".join(drift[:3]) + (
+                    f" and {len(drift) - 3} more" if len(drift) > 3 else ""
+                )
+                self.reporter.warning(
+                    f"{model.name}: {source['path']} changed since {LOCK_NAME} was written "
+                    f"({shown}); installing what {LOCK_NAME} pins (run 'zoopm lock' to pin "
+                    "the new contents)"
+                )
 
     def _plan_install(
         self, lock: Lock, manifest: Manifest, link_mode: str | None = None

@@ -349,3 +349,43 @@ def test_a_local_file_edited_after_locking_is_a_stale_lock_not_a_silent_install(
     assert "deploy.prototxt: changed since zoo.lock was written" in run.error_line
     assert "zoopm lock" in run.stderr
     assert not (project / "models").exists()
+    # The same words as when the store still has the locked bytes (the next test).
+    assert f"tiny: {tiny_net} changed since zoo.lock was written ({DEPLOY} changed)" in run.stderr
+
+
+def test_a_local_file_edited_after_locking_installs_the_locked_bytes_and_says_so(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    assert zoopm("install", project=project).exit_code == 0
+    locked = (tiny_net / DEPLOY).read_bytes()
+    (tiny_net / DEPLOY).write_text("edited\n")
+    (tiny_net / "notes.txt").write_text("mine\n")
+    (project / "models" / "tiny" / DEPLOY).unlink()  # so that install has something to place
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert (project / "models" / "tiny" / DEPLOY).read_bytes() == locked
+    warning = (
+        f"tiny: {tiny_net} changed since zoo.lock was written ({DEPLOY} changed, notes.txt added)"
+    )
+    assert warning in run.stderr
+    assert "run 'zoopm lock'" in run.stderr
+    assert zoopm("lock", "--check", project=project).exit_code == 1
+
+
+def test_a_local_directory_touched_but_not_changed_gives_no_warning(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    assert zoopm("install", project=project).exit_code == 0
+    later = (project / "zoo.lock").stat().st_mtime_ns + 5_000_000_000
+    for path in tiny_net.iterdir():
+        os.utime(path, ns=(later, later))
+    (project / "models" / "tiny" / DEPLOY).unlink()
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert "changed since" not in run.stderr

@@ -13,7 +13,7 @@ from zoopm.errors import ManifestError
 from zoopm.formats.lockfile import LockedFile, LockedModel
 from zoopm.formats.manifest import LocalSource, ModelSpec
 from zoopm.paths import case_collision, name_problem, shown
-from zoopm.reporting import Reporter
+from zoopm.reporting import NullReporter, Reporter
 from zoopm.sources import BinaryFetcher
 from zoopm.sources.assemble import binary_entry, locked_model, read_info
 from zoopm.trust import Trust
@@ -165,3 +165,43 @@ def _stat(path: Path, relative: str, label: str) -> os.stat_result:
 
 def _identity(info: os.stat_result) -> tuple[int, int]:
     return info.st_dev, info.st_ino
+
+
+def local_drift(model: LockedModel, root: Path, locked_at_ns: int) -> list[str]:
+    """How a local model's directory differs from what zoo.lock pinned: ['deploy.prototxt
+    changed', 'notes.txt added', …]; empty when it matches.
+
+    A file whose size is unchanged and whose mtime is not after zoo.lock's (locked_at_ns) is
+    taken as unchanged, so an install does not read every local binary again; any other file is
+    hashed. A binary absent from the directory was downloaded, not deleted.
+    """
+    directory = root / model.source_dict().get("path", "")
+    label = str(model.source_dict().get("path", "")).rstrip("/")
+    try:
+        present = set(_list_files(directory, label, NullReporter()))
+    except (OSError, ManifestError):
+        return [f"{label} cannot be read"]
+    drift: list[str] = []
+    locked = {file.path for file in model.files}
+    for file in model.files:
+        if file.path not in present:
+            if not file.binary:
+                drift.append(f"{file.path} deleted")
+            continue
+        try:
+            info = os.stat(directory / file.path)
+        except OSError:
+            drift.append(f"{file.path} cannot be read")
+            continue
+        touched = info.st_mtime_ns > locked_at_ns
+        if info.st_size != file.size or (touched and _sha256(directory / file.path) != file.sha256):
+            drift.append(f"{file.path} changed")
+    drift.extend(f"{path} added" for path in sorted(present - locked) if not _is_weights(path))
+    return drift
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return digest_file(path).sha256
+    except OSError:
+        return None
