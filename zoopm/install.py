@@ -64,8 +64,14 @@ class InstallPlan:
         )
 
     @property
+    def fetch_blobs(self) -> dict[str, int]:
+        """The blobs the store lacks, each once (sha256 → size): files with the same bytes share
+        one blob, so this is what is stored and transferred, not one entry per file."""
+        return {action.file.sha256: action.file.size for action in self.fetch}
+
+    @property
     def fetch_bytes(self) -> int:
-        return sum(action.file.size for action in self.fetch)
+        return sum(self.fetch_blobs.values())
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,13 @@ def plan_install(
     store: Store,
     project: str | None = None,
     link_mode: str | None = None,
+    again: frozenset[str] = frozenset(),
 ) -> InstallPlan:
-    """What installing lock would do; reads only (stat calls, and hashes of files not ours)."""
+    """What installing lock would do; reads only (stat calls, and hashes of files not ours).
+
+    again names files (model/path) to place again whatever their stat says: verify hashed them
+    and found other bytes.
+    """
     record = read_record(models_dir)
     _check_owner(record, models_dir, project)
     fetch: list[FileAction] = []
@@ -95,7 +106,8 @@ def plan_install(
             for file in model.files:
                 action = FileAction(model, file, models_dir / model.name / file.path)
                 placed = record.placed(model.name, file.path)
-                kept = _kept(tree, store, action, placed, link_mode) if placed else None
+                intact = placed is not None and action.rel not in again
+                kept = _kept(tree, store, action, placed, link_mode) if intact else None
                 if kept is not None:
                     keep.append((model.name, file.path))
                     if kept == "refresh":

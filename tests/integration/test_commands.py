@@ -11,6 +11,7 @@ from tests.support.cli import Zoopm
 from tests.support.projects import serve_binary_elsewhere, write_project
 from zoopm import Project
 from zoopm.reporting import RecordingReporter
+from zoopm.ui import human_size
 
 
 def test_init_writes_a_zoo_toml_that_locks_to_an_empty_lock(tmp_path: Path, zoopm: Zoopm) -> None:
@@ -75,6 +76,11 @@ def test_show_gives_source_model_info_and_every_file(
     assert "tiny_net.caffemodel  3583 bytes" in text
     binary = next(f for f in data["files"] if f["binary"])
     assert binary["sha1"] == "0e667a4b306f07d7b35ff680847fe0db329955da"
+    # Every file's hashes in full, in the text as in the JSON: Caffe users compare the sha1.
+    for file in data["files"]:
+        assert f"sha1    {file['sha1']}" in text
+        assert f"sha256  {file['sha256']}" in text
+        assert len(file["sha1"]) == 40 and len(file["sha256"]) == 64
     assert data["source"] == {"path": str(tiny_net)}
 
 
@@ -179,3 +185,20 @@ def test_dry_run_prints_the_plan_and_changes_nothing(
     assert not (project / "models").exists()
     assert not (store_dir / "sha256").exists()
     assert (project / "zoo.lock").read_bytes() == lock_before
+
+
+def test_the_install_summary_counts_blobs_stored_not_files_placed(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    # Two models from one directory: twice the files, the same bytes, so one set of blobs.
+    models = {name: f'{{ path = "{tiny_net}" }}' for name in ("a", "b")}
+    project = write_project(tmp_path / "proj", models)
+    files = sorted(p for p in tiny_net.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in files)
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    blobs = len({p.read_bytes() for p in files})
+    assert f"Placed {2 * len(files)} files in" in run.stderr
+    assert f"{blobs} new blobs in the store ({human_size(size)})" in run.stderr

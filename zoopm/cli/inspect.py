@@ -102,9 +102,12 @@ def show(
         print(f"files:         {len(model.files)} ({human_size(model.size)})")
         for f in model.files:
             kind = "  (binary)" if f.binary else ""
-            print(f"  {printable(f.path)}  {f.size} bytes  sha256 {f.sha256[:16]}…{kind}")
+            print(f"  {printable(f.path)}  {f.size} bytes{kind}")
+            # In full: Caffe users compare the sha1 (frontmatter, OpenCV's lists) by eye or grep.
+            print(f"      sha1    {f.sha1}")
+            print(f"      sha256  {f.sha256}")
             for url in f.urls:
-                print(f"      from {printable(url)}")
+                print(f"      from    {printable(url)}")
 
     run(ctx, action)
 

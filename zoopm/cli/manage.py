@@ -101,7 +101,9 @@ def _report_install(result: InstallResult, reporter: ConsoleReporter) -> None:
         return
     parts = [f"placed {files_text(result.placed)} in {where}/"]
     if plan.fetch:
-        parts.append(f"{len(plan.fetch)} new in the store ({human_size(plan.fetch_bytes)})")
+        blobs = len(plan.fetch_blobs)
+        noun = "blob" if blobs == 1 else "blobs"
+        parts.append(f"{blobs} new {noun} in the store ({human_size(plan.fetch_bytes)})")
     if result.removed:
         parts.append(f"removed {result.removed}")
     if result.kept:
