@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from zoopm.index import Index, IndexEntry
     from zoopm.network.github_api import GitHubClient
     from zoopm.network.net import HttpClient
+    from zoopm.operations.verify import VerifyResult
     from zoopm.resolve import Resolver
 
 
@@ -101,6 +102,7 @@ class Project:
         self._client: HttpClient | None = None
         self._github_client: GitHubClient | None = None
         self._exclusive_depth = 0
+        self._store_depth = 0
 
     @classmethod
     def discover(
@@ -259,9 +261,37 @@ class Project:
         ):
             self._exclusive_depth = 1
             try:
-                yield
+                with self.using_store():
+                    yield
             finally:
                 self._exclusive_depth = 0
+
+    @contextlib.contextmanager
+    def using_store(self) -> Iterator[None]:
+        """Holds the store shared while this run fetches, places and registers: gc, which holds
+        it exclusive, never sees a blob this run needs before its lock is registered."""
+        from zoopm.storage.locks import hold_store_lock
+
+        if self._store_depth:
+            yield
+            return
+        with hold_store_lock(
+            self.store.root / "locks" / "store.lock",
+            f"working in {self.root}",
+            shared=True,
+            timeout=self.settings.lock_timeout,
+            token=self.token,
+            on_wait=self.reporter.info,
+        ):
+            self._store_depth = 1
+            try:
+                yield
+            finally:
+                self._store_depth = 0
+
+    def _register(self) -> None:
+        # By the directory's real path: -C link/ and -C proj/ are one entry, as for the record.
+        self.store.register_project(self.root.resolve() / LOCK_NAME)
 
     def _lock(
         self, manifest: Manifest, *, check: bool = False, previous: Lock | None = None
@@ -276,6 +306,8 @@ class Project:
                 raise StaleLockError(f"{LOCK_NAME} is out of date: {'; '.join(changes)}")
         elif changes:
             atomic_write(self.lock_path, new_text.encode())
+        if not check:
+            self._register()  # a locked project keeps the blobs locking stored, before install
         return LockResult(new, changes, created=old is None)
 
     def plan(
@@ -385,6 +417,17 @@ class Project:
             return None
         return self._plan_install(lock, manifest, link_mode)
 
+    def noop_plan(
+        self, manifest: Manifest | None = None, link_mode: str | None = None
+    ) -> InstallPlan | None:
+        """The plan of an install with nothing to do, or None if it has work or must lock first.
+
+        Reads only and takes no lock: the answer a no-op install gives, and all it needs.
+        """
+        manifest = manifest if manifest is not None else self.manifest()
+        plan = self._current_plan(manifest, self.link_mode(manifest, link_mode))
+        return plan if plan is not None and plan.nothing_to_do else None
+
     def install(self, *, frozen: bool = False, link_mode: str | None = None) -> InstallResult:
         """Makes the models directory hold exactly the locked files, fetching what is missing."""
         manifest = self.manifest()
@@ -393,8 +436,8 @@ class Project:
             raise UsageError(f"--link-mode: {mode!r} is not one of {', '.join(LINK_MODES)}")
         if not self._exclusive_depth:
             # The no-op path takes no lock and writes nothing; real work plans again under it.
-            quick = self._current_plan(manifest, mode)
-            if quick is not None and quick.nothing_to_do:
+            quick = self.noop_plan(manifest, mode)
+            if quick is not None:
                 return InstallResult(quick, 0, 0, len(quick.keep))
         with self.exclusive():
             return self._install(frozen=frozen, mode=mode)
@@ -415,7 +458,7 @@ class Project:
             token=self.token,
         )
         if not plan.nothing_to_do:
-            self.store.register_project(self.lock_path)
+            self._register()
         return result
 
     def status(self) -> list[ModelStatus]:
@@ -439,6 +482,43 @@ class Project:
             if status.model.name == name:
                 return status
         raise UsageError(f"no model named {name!r} in {LOCK_NAME}", hint="'zoopm list' shows them")
+
+    # --- upkeep: verify, gc ----------------------------------------------------------------
+
+    def verify(
+        self, names: Sequence[str] = (), *, store: bool = False, repair: bool = False
+    ) -> VerifyResult:
+        """Hashes every installed file of the named models (default: all) against zoo.lock, and
+        with store every blob against its name; with repair, places zoopm's own wrong or
+        missing files again from the store, fetching again any blob that is wrong."""
+        from zoopm.operations.verify import RepairTools, Verifier
+
+        manifest = self.manifest()
+        lock = self.read_lock()
+        if lock is None:
+            raise StaleLockError(f"{LOCK_NAME}: missing", hint="run 'zoopm install' first")
+        verifier = Verifier(
+            lock,
+            names,
+            models_dir=self.models_dir(manifest),
+            store=self.store,
+            reporter=self.reporter,
+            token=self.token,
+        )
+        if not repair:
+            if not store:
+                return verifier.run()
+            with self.using_store():
+                return verifier.run(store=True)
+        tools = RepairTools(
+            self._fetcher(manifest),
+            self.root,
+            self.link_mode(manifest),
+            self.settings.jobs,
+            self.settings.offline,
+        )
+        with self.exclusive():
+            return verifier.run(store=store, repair=tools)
 
     # --- editing zoo.toml: add, remove, update --------------------------------------------
 

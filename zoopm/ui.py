@@ -6,6 +6,7 @@ import sys
 import threading
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from zoopm.errors import ZoopmError
@@ -37,6 +38,19 @@ def printable(text: str, keep: str = "") -> str:
 
 def _is_control(char: str) -> bool:
     return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
+
+
+def relative(path: Path) -> str:
+    """path as the user would type it from here: relative to the working directory if inside."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def nothing_to_do_line(kept: int, models_dir: Path) -> str:
+    """What a no-op install says (the CLI and the fast path in __main__ say it alike)."""
+    return f"Nothing to do: {kept} files already in place in {relative(models_dir)}/"
 
 
 def human_size(n: int) -> str:

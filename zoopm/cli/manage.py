@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from zoopm.cli.app import JobsOption, app, files_text, models_text, relative, run
+from zoopm.cli.app import JobsOption, app, files_text, models_text, run
 from zoopm.install import InstallResult
 from zoopm.project import Project
-from zoopm.ui import ConsoleReporter, human_size, printable
+from zoopm.ui import ConsoleReporter, human_size, nothing_to_do_line, printable, relative
 
 
 @app.command()
@@ -97,7 +97,7 @@ def _report_install(result: InstallResult, reporter: ConsoleReporter) -> None:
     plan = result.plan
     where = relative(plan.models_dir)
     if plan.nothing_to_do:
-        reporter.info(f"Nothing to do: {result.kept} files already in place in {where}/")
+        reporter.info(nothing_to_do_line(result.kept, plan.models_dir))
         return
     parts = [f"placed {files_text(result.placed)} in {where}/"]
     if plan.fetch:
