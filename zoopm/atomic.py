@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -55,7 +54,7 @@ def _create_temp(path: Path) -> tuple[int, Path]:
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
-        temp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        temp = path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
         try:
             return os.open(temp, flags, _USUAL_MODE), temp
         except FileExistsError:

@@ -11,6 +11,7 @@ stays the CLI's own.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,20 +28,49 @@ def noop_install(argv: list[str]) -> int | None:
     if parsed is None:
         return None
     start, quiet = parsed
+    # The last full check's witnessed answer, if not one of its inputs changed since; else the
+    # full check itself (which writes a new witness when it finds nothing to do).
+    found = _recalled(start) or _checked(start)
+    if found is None:
+        return None
+    if not quiet:
+        from zoopm.ui import nothing_to_do_line, printable
+
+        kept, models_dir = found
+        print(printable(nothing_to_do_line(kept, models_dir), keep="\t"), file=sys.stderr)
+    return 0
+
+
+def _checked(start: Path) -> tuple[int, Path] | None:
     try:
         from zoopm.project import Project
-        from zoopm.ui import nothing_to_do_line, printable
 
         plan = Project.discover(start).noop_plan()
     except Exception:
         # The full CLI reports every problem with its message and hint; this path only skips.
         return None
-    if plan is None:
+    return (len(plan.keep), plan.models_dir) if plan is not None else None
+
+
+def _recalled(start: Path) -> tuple[int, Path] | None:
+    """The witnessed answer of the last no-op install of start's project, if it still holds."""
+    try:
+        from zoopm.locations import find_project_root, home_dir
+        from zoopm.storage.freshness import context, env_digest, recall, witness_path
+
+        root = find_project_root(start)
+        if root is None:
+            return None
+        env = os.environ
+        answer = recall(witness_path(home_dir(env), root), context(root, env_digest(env)))
+        if answer is None:
+            return None
+        kept, models_dir = answer.get("kept"), answer.get("models_dir")
+        if isinstance(kept, int) and isinstance(models_dir, str):
+            return kept, Path(models_dir)
+    except Exception:
         return None
-    if not quiet:
-        line = nothing_to_do_line(len(plan.keep), plan.models_dir)
-        print(printable(line, keep="\t"), file=sys.stderr, flush=True)
-    return 0
+    return None
 
 
 def _parse(argv: list[str]) -> tuple[Path, bool] | None:

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,7 +19,6 @@ from zoopm.errors import ManifestError, StaleLockError, UsageError
 from zoopm.formats.lockfile import LOCK_NAME, Lock, LockedModel, read_lock, render_lock
 from zoopm.formats.manifest import (
     LINK_MODES,
-    MANIFEST_NAME,
     TEMPLATE,
     GistSource,
     GithubSource,
@@ -40,6 +40,7 @@ from zoopm.install import (
     count_installed,
     plan_install,
 )
+from zoopm.locations import MANIFEST_NAME
 from zoopm.network.fetch import Fetcher
 from zoopm.paths import model_name_problem
 from zoopm.reporting import NullReporter, Reporter
@@ -109,11 +110,11 @@ class Project:
         cls, start: Path, settings: Settings | None = None, reporter: Reporter | None = None
     ) -> Project:
         """The project whose zoo.toml is in start or the nearest directory above it."""
+        from zoopm.locations import find_project_root
+
         start = start.absolute()
-        for directory in (start, *start.parents):
-            if (directory / MANIFEST_NAME).is_file():
-                return cls(directory, settings, reporter, cwd=start)
-        return cls(start, settings, reporter, cwd=start)
+        root = find_project_root(start)
+        return cls(root if root is not None else start, settings, reporter, cwd=start)
 
     @property
     def manifest_path(self) -> Path:
@@ -424,9 +425,53 @@ class Project:
 
         Reads only and takes no lock: the answer a no-op install gives, and all it needs.
         """
+        started = time.time_ns()
         manifest = manifest if manifest is not None else self.manifest()
         plan = self._current_plan(manifest, self.link_mode(manifest, link_mode))
-        return plan if plan is not None and plan.nothing_to_do else None
+        if plan is None or not plan.nothing_to_do:
+            return None
+        if link_mode is None and self.settings.env_digest:
+            self._remember_noop(manifest, plan, started)
+        return plan
+
+    def _remember_noop(self, manifest: Manifest, plan: InstallPlan, started_ns: int) -> None:
+        """Writes down what this no-op verdict rested on (zoopm.storage.freshness), so that the
+        next install, if nothing of it changed, answers without parsing anything."""
+        from zoopm.storage import freshness
+        from zoopm.storage.record import RECORD_NAME
+
+        models = plan.models_dir
+        stats: list[tuple[str, bool]] = [(str(self.manifest_path), True)]
+        stats.append((str(self.lock_path), True))
+        if self.settings.config_file is not None:
+            stats.append((str(self.settings.config_file), True))
+        stats += [(str(models), True), (str(models / RECORD_NAME), False)]
+        directories: set[str] = set()
+        for name, path in plan.keep:
+            parts = f"{name}/{path}".split("/")
+            for depth in range(1, len(parts)):
+                directory = str(models.joinpath(*parts[:depth]))
+                if directory not in directories:
+                    directories.add(directory)
+                    stats.append((directory, False))
+            stats.append((str(models.joinpath(*parts)), False))
+            placed = plan.record.placed(name, path)
+            if placed is not None and placed.how == "symlink":
+                blob = str(self.store.blob_path(placed.sha256))
+                stats += [(blob, False), (blob, True)]
+        realpaths = [str(self.root), str(models)]
+        realpaths += [
+            str(self.root / spec.source.path)
+            for spec in manifest.models
+            if isinstance(spec.source, LocalSource)
+        ]
+        freshness.remember(
+            freshness.witness_path(self.settings.home, self.root),
+            (stats, realpaths),
+            freshness.context(self.root, self.settings.env_digest),
+            {"kept": len(plan.keep), "models_dir": str(models)},
+            started_ns,
+        )
 
     def install(self, *, frozen: bool = False, link_mode: str | None = None) -> InstallResult:
         """Makes the models directory hold exactly the locked files, fetching what is missing."""
@@ -435,8 +480,9 @@ class Project:
         if mode not in LINK_MODES:
             raise UsageError(f"--link-mode: {mode!r} is not one of {', '.join(LINK_MODES)}")
         if not self._exclusive_depth:
-            # The no-op path takes no lock and writes nothing; real work plans again under it.
-            quick = self.noop_plan(manifest, mode)
+            # The no-op path takes no lock and writes nothing but its witness under ZOOPM_HOME;
+            # real work plans again under the lock.
+            quick = self.noop_plan(manifest, link_mode)
             if quick is not None:
                 return InstallResult(quick, 0, 0, len(quick.keep))
         with self.exclusive():

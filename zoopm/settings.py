@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoopm.errors import UsageError
-from zoopm.formats.userconfig import MAX_JOBS, NO_CONFIG, UserConfig, config_path, read_user_config
+from zoopm.formats.userconfig import MAX_JOBS, NO_CONFIG, UserConfig, read_user_config
+from zoopm.locations import config_path, home_dir
+from zoopm.storage.freshness import env_digest
 
 DEFAULT_GITHUB_API = "https://api.github.com"
 DEFAULT_JOBS = 4
@@ -41,6 +43,10 @@ class Settings:
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
     # The user configuration: mirrors and defaults for every project (zoo.toml wins over it).
     config: UserConfig = NO_CONFIG
+    # Where config.toml is looked for (it need not exist); None when not read from a file.
+    config_file: Path | None = None
+    # A digest of the environment read (zoopm.storage.freshness.env_digest); "" if unknown.
+    env_digest: str = ""
 
     @property
     def store_dir(self) -> Path:
@@ -49,9 +55,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        config = read_user_config(config_path(env))
+        config_file = config_path(env)
+        config = read_user_config(config_file)
         return cls(
-            home=_home(env),
+            home=home_dir(env),
             offline=_flag(env, "ZOOPM_OFFLINE"),
             github_api=_github_api(env),
             github_token=_token(env),
@@ -60,6 +67,8 @@ class Settings:
             read_timeout=_read_timeout(env),
             lock_timeout=_lock_timeout(env),
             config=config,
+            config_file=config_file,
+            env_digest=env_digest(env),
         )
 
     def __repr__(self) -> str:
@@ -70,14 +79,6 @@ class Settings:
             f"github_token={token}, jobs={self.jobs}, no_color={self.no_color}, "
             f"read_timeout={self.read_timeout})"
         )
-
-
-def _home(env: Mapping[str, str]) -> Path:
-    if explicit := env.get("ZOOPM_HOME"):
-        return Path(explicit).expanduser().absolute()
-    if cache := env.get("XDG_CACHE_HOME"):
-        return Path(cache).expanduser().absolute() / "zoopm"
-    return Path.home() / ".cache" / "zoopm"
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

@@ -243,7 +243,7 @@ def test_a_missing_configuration_is_an_empty_one(tmp_path: Path) -> None:
 
 
 def test_a_relative_xdg_config_home_is_ignored_as_the_spec_says(tmp_path: Path) -> None:
-    from zoopm.formats.userconfig import config_path
+    from zoopm.locations import config_path
 
     path = config_path({"XDG_CONFIG_HOME": "relative/dir"})
 

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from zoopm.atomic import TooLarge, read_regular
 from zoopm.errors import ManifestError
 from zoopm.formats.tomlerrors import load_toml
+from zoopm.locations import MANIFEST_NAME
 from zoopm.paths import model_name_problem, relative_path_problem
 
 if TYPE_CHECKING:
     from tomlkit import TOMLDocument
     from tomlkit.items import InlineTable
 
-MANIFEST_NAME = "zoo.toml"
 MAX_PROJECT_FILE = 64 * 1024 * 1024  # ten thousand models fit in one
 DEFAULT_MODELS_DIR = "models"
 LINK_MODES = ("auto", "hardlink", "symlink", "copy")

@@ -17,7 +17,6 @@ from zoopm.errors import ConfigError
 from zoopm.formats.manifest import LINK_MODES, mirror_problem, mirror_targets
 from zoopm.formats.tomlerrors import load_toml
 
-CONFIG_NAME = "config.toml"
 MAX_CONFIG_FILE = 1024 * 1024
 MAX_JOBS = 64  # more parallel downloads than this only trips servers' abuse limits
 _DEFAULT_KEYS = ("jobs", "link-mode")
@@ -37,17 +36,6 @@ class UserConfig:
 
 
 NO_CONFIG = UserConfig()
-
-
-def config_path(env: Mapping[str, str]) -> Path:
-    """Where the user configuration is read from (it need not exist)."""
-    if explicit := env.get("ZOOPM_CONFIG", "").strip():
-        return Path(explicit).expanduser().absolute()
-    xdg = env.get("XDG_CONFIG_HOME", "").strip()
-    # The XDG spec: a relative path in the variable is invalid and is ignored.
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "zoopm" / CONFIG_NAME
-    return Path.home() / ".config" / "zoopm" / CONFIG_NAME
 
 
 def read_user_config(path: Path) -> UserConfig:
