@@ -88,6 +88,7 @@ def plan_install(
     store: Store,
     project: str | None = None,
     link_mode: str | None = None,
+    *,
     again: frozenset[str] = frozenset(),
 ) -> InstallPlan:
     """What installing lock would do; reads only (stat calls, and hashes of files not ours).
@@ -106,8 +107,8 @@ def plan_install(
             for file in model.files:
                 action = FileAction(model, file, models_dir / model.name / file.path)
                 placed = record.placed(model.name, file.path)
-                intact = placed is not None and action.rel not in again
-                kept = _kept(tree, store, action, placed, link_mode) if intact else None
+                judged = placed is not None and action.rel not in again
+                kept = _kept(tree, store, action, placed, link_mode) if placed and judged else None
                 if kept is not None:
                     keep.append((model.name, file.path))
                     if kept == "refresh":

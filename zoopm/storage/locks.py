@@ -1,4 +1,5 @@
-"""Locks between processes: they name whom they wait for and give up after a bound (filelock)."""
+"""Locks between processes: they name whom they wait for and give up after a bound (filelock;
+flock(2) for the store-wide shared/exclusive lock)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -107,3 +109,109 @@ def _holder(path: Path) -> str:
         return "another zoopm process"
     here = host == socket.gethostname()
     return f"zoopm process {pid}" + ("" if here else f" on {host}")
+
+
+@contextlib.contextmanager
+def hold_store_lock(
+    path: Path,
+    what: str,
+    *,
+    shared: bool,
+    timeout: float,
+    token: CancelToken | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Holds the store-wide lock at path: shared by installs, exclusive for gc (flock(2)).
+
+    Installs and locks hold it shared while they fetch, place and register, so any number run
+    at once; gc holds it exclusive, so it never sees a blob written by a zoopm that has not yet
+    registered the lock needing it. The kernel drops the lock when its holder dies (even after
+    SIGKILL). Waiting is as in hold_lock: the holders are named after a second, Ctrl-C ends the
+    wait, and after timeout seconds it gives up naming them. Each holder leaves its own note
+    beside the lock (shared holders are many), removed when it lets go.
+    """
+    import fcntl
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Never through a symlink planted at the lock's name; the file's bytes are never used.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise from_os_error(exc, path) from None
+    try:
+        kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        _take(fd, kind, path, timeout=timeout, token=token, on_wait=on_wait)
+        note = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.owner")
+        with contextlib.suppress(OSError):
+            text = f"{os.getpid()} {socket.gethostname()}\n{what}\n".encode()
+            atomic_write(note, text, mode=0o644, durable=False)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                note.unlink()
+    finally:
+        os.close(fd)  # closing the last descriptor releases the flock
+
+
+def _take(
+    fd: int,
+    kind: int,
+    path: Path,
+    *,
+    timeout: float,
+    token: CancelToken | None,
+    on_wait: Callable[[str], None] | None,
+) -> None:
+    import fcntl
+
+    start = time.monotonic()
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            raise from_os_error(exc, path) from None
+        if token is not None:
+            token.check()
+        waited = time.monotonic() - start
+        if not told and waited >= _SAY_AFTER_SECONDS and on_wait is not None:
+            on_wait(f"waiting for {_store_holders(path)} to let go of the store")
+            told = True
+        if waited >= timeout:
+            raise BusyError(
+                f"{path}: {_store_holders(path)} has held the store for over {timeout:.0f} s",
+                hint="if that zoopm is stopped (Ctrl-Z) resume or end it; ZOOPM_LOCK_TIMEOUT sets "
+                "how long to wait",
+            )
+        time.sleep(_POLL_SECONDS)
+
+
+def _store_holders(path: Path) -> str:
+    """The holders of a store lock, named from their notes: 'zoopm process 12 (installing …)'."""
+    named: list[str] = []
+    with contextlib.suppress(OSError):
+        for entry in sorted(os.listdir(path.parent))[:1000]:
+            if not (entry.startswith(path.name + ".") and entry.endswith(".owner")):
+                continue
+            try:
+                raw = read_regular(path.parent / entry, 4096, follow=False)
+                text = raw.decode("utf-8", "replace")
+            except (OSError, TooLarge):
+                continue
+            first, _, doing = text.partition("\n")
+            pid, _, host = first.strip().partition(" ")
+            if not (pid.isascii() and pid.isdigit()) or len(pid) > 10:
+                continue
+            if host == socket.gethostname() and not pid_alive(int(pid)):
+                continue  # a note left by a process that was killed
+            here = "" if host == socket.gethostname() else f" on {host}"
+            doing = " ".join(doing.split())[:200]
+            named.append(f"zoopm process {pid}{here}" + (f" ({doing})" if doing else ""))
+    if not named:
+        return "another zoopm process"
+    more = f" and {len(named) - 3} more" if len(named) > 3 else ""
+    return ", ".join(named[:3]) + more

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import hashlib
 import os
 import re
 import secrets
@@ -130,6 +131,47 @@ class ModelsTree:
                 return False
             return digest_stream(stream).sha256 == sha256
 
+    def sha256(self, rel: str, on_chunk: Callable[[int], None]) -> str | None:
+        """The SHA-256 of the regular file at rel, always read (never trusted from its stat) and
+        never through a symlink; None if rel is not a regular file. on_chunk gets each chunk's
+        length, for progress and Ctrl-C."""
+        found = self._existing(rel)
+        if found is None:
+            return None
+        fd, name = found
+        seen = _lstat_at(fd, name)
+        if seen is None or not stat.S_ISREG(seen.st_mode):
+            return None
+        try:
+            file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        except OSError:
+            return None
+        with os.fdopen(file_fd, "rb") as stream:
+            if not _same_identity(os.fstat(file_fd), seen):
+                return None
+            hasher = hashlib.sha256()
+            while chunk := stream.read(CHUNK_SIZE):
+                hasher.update(chunk)
+                on_chunk(len(chunk))
+            return hasher.hexdigest()
+
+    def entries(self, rel: str) -> list[tuple[str, os.stat_result]]:
+        """The names in the real directory rel with their lstat; [] if rel is not one (a
+        symlink at rel or above it is never followed)."""
+        fd = self._open_dir(tuple(rel.split("/")) if rel else (), create=False)
+        if fd is None:
+            return []
+        found = []
+        for name in sorted(os.listdir(fd)):
+            info = _lstat_at(fd, name)
+            if info is not None:
+                found.append((name, info))
+        return found
+
+    def is_temp(self, name: str) -> bool:
+        """Whether name is a temp file an install makes beside its target (not the user's)."""
+        return _TEMP.fullmatch(name) is not None
+
     def describe(self, rel: str, sha256: str) -> Placed | None:
         """A record entry for what is at rel now, if it holds sha256 (a pending placement done)."""
         found = self._existing(rel)
@@ -168,9 +210,7 @@ class ModelsTree:
             if found is None or info is None or info.st_ino != placed.inode:
                 return False
             with contextlib.suppress(OSError):
-                return os.readlink(found[1], dir_fd=found[0]) == str(
-                    self._blob_path(placed.sha256)
-                )
+                return os.readlink(found[1], dir_fd=found[0]) == str(self._blob_path(placed.sha256))
         return False
 
     def _links_to_blob(self, rel: str, placed: Placed) -> bool:

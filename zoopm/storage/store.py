@@ -8,18 +8,20 @@ mode or size; such a blob is hashed again before it is linked again, and quarant
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
+import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoopm.atomic import TooLarge, atomic_write, fsync_dir, read_regular
-from zoopm.digest import CHUNK_SIZE, Digest, Hasher, digest_stream, is_sha256_hex
+from zoopm.digest import CHUNK_SIZE, Digest, Hasher, digest_stream, is_sha1_hex, is_sha256_hex
 from zoopm.errors import IntegrityError, StoreError, ZoopmError, from_os_error
 from zoopm.storage.locks import hold_lock, host_tag, pid_alive
 from zoopm.tasks import CancelToken
@@ -30,6 +32,8 @@ _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 STAMP_NS = 1_000_000_000  # every blob's mtime: one second after the epoch
 # Never through a symlink; never blocking on a FIFO someone put in its place.
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_MAX_REGISTER_BYTES = 8192  # one path (PATH_MAX is 4096) and a newline
 _PARTIAL = re.compile(r"blob-([0-9a-f]{8})-([0-9]{1,10})-.*\.part")
 
 
@@ -48,6 +52,42 @@ class Blob:
 
     path: Path
     digest: Digest
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """What is stored under one blob's name, as lstat saw it (maybe not a regular file)."""
+
+    sha256: str
+    path: Path
+    info: os.stat_result
+
+    @property
+    def is_file(self) -> bool:
+        return stat.S_ISREG(self.info.st_mode)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One entry of the store's project register: the zoo.lock it names, or why it names none."""
+
+    entry: Path
+    lock_path: Path | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """Something quarantine/ holds, and when (epoch seconds) it was put there."""
+
+    path: Path
+    since: float
+    size: int
+
+
+def register_key(lock_path: Path) -> str:
+    """The name of lock_path's entry in the project register."""
+    return hashlib.sha256(str(lock_path).encode()).hexdigest()[:32]
 
 
 class Store:
@@ -244,8 +284,7 @@ class Store:
 
     def register_project(self, lock_path: Path) -> None:
         """Records a project that uses the store, so gc can keep what its lock needs."""
-        key = hashlib.sha256(str(lock_path).encode()).hexdigest()[:32]
-        record = self.root / "projects" / key
+        record = self.root / "projects" / register_key(lock_path)
         content = str(lock_path) + "\n"
         with contextlib.suppress(OSError, TooLarge):
             if read_regular(record, 64 * 1024, follow=False) == content.encode():
@@ -254,6 +293,187 @@ class Store:
             atomic_write(record, content.encode())
         except OSError as exc:
             raise from_os_error(exc, record) from None
+
+    # --- what verify --store and gc read and remove; never through a symlink -----------------
+
+    def registered_projects(self) -> list[Registered]:
+        """Every entry of projects/, read strictly: a regular file (never a link followed), small,
+        holding one absolute, normalised path of a file named zoo.lock, under the name
+        register_project gives that path. An entry that is none of these has its problem set.
+        """
+        folder = self.root / "projects"
+        try:
+            names = sorted(os.listdir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise from_os_error(exc, folder) from None
+        return [
+            _read_register(folder / name)
+            for name in names
+            if not name.startswith(".")  # an atomic write's temp file, not an entry
+        ]
+
+    def forget_project(self, entry: Registered) -> None:
+        """Removes one register entry (the entry itself, never what a link there points at)."""
+        with contextlib.suppress(FileNotFoundError):
+            try:
+                os.unlink(entry.entry)
+            except IsADirectoryError:
+                shutil.rmtree(entry.entry)
+            except OSError as exc:
+                raise from_os_error(exc, entry.entry) from None
+
+    def blobs(self) -> list[StoredBlob]:
+        """Everything stored under a blob's name in sha256/, as lstat sees it.
+
+        Names that are not a blob's (64 lower-case hex digits under their own fan-out directory)
+        were not written by zoopm and are not listed; a fan-out directory that is a symlink is
+        not followed.
+        """
+        found: list[StoredBlob] = []
+        for fan, fd in self._fan_outs("sha256"):
+            try:
+                for entry in os.scandir(fd):
+                    name = entry.name
+                    if not (is_sha256_hex(name) and name == name.lower() and name[:2] == fan):
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        info = entry.stat(follow_symlinks=False)
+                        found.append(StoredBlob(name, self.blob_path(name), info))
+            finally:
+                os.close(fd)
+        return sorted(found, key=lambda blob: blob.sha256)
+
+    def rehash(self, sha256: str, on_chunk: Callable[[int], None]) -> Digest | None:
+        """The digest of what is stored under a blob's name, always read, never through a link;
+        None if it is not a regular file. on_chunk gets each chunk's length (progress, Ctrl-C)."""
+        try:
+            fd = os.open(self.blob_path(sha256), _READ_FLAGS)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as stream:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            hasher = Hasher()
+            while chunk := stream.read(CHUNK_SIZE):
+                hasher.update(chunk)
+                on_chunk(len(chunk))
+            return hasher.digest()
+
+    def remove_blobs(self, names: Iterable[str]) -> tuple[int, int]:
+        """Deletes the blobs named (each the file or link at its name, never a link's target) and
+        the sha1 aliases naming them; returns how many blobs went and their bytes. Emptied fan-out
+        directories go too."""
+        by_fan: dict[str, list[str]] = {}
+        for name in names:
+            if is_sha256_hex(name) and name == name.lower():
+                by_fan.setdefault(name[:2], []).append(name)
+        count = size = 0
+        for fan, fd in self._fan_outs("sha256", only=set(by_fan)):
+            try:
+                for name in by_fan[fan]:
+                    info = _lstat_at(fd, name)
+                    if info is None or not _removable(info):
+                        continue
+                    try:
+                        os.unlink(name, dir_fd=fd)
+                    except FileNotFoundError:
+                        continue
+                    except OSError as exc:
+                        raise from_os_error(exc, self.blob_path(name)) from None
+                    count += 1
+                    size += info.st_size if stat.S_ISREG(info.st_mode) else 0
+            finally:
+                os.close(fd)
+            self._remove_if_empty("sha256", fan)
+        return count, size
+
+    def stale_aliases(self, gone: set[str]) -> list[str]:
+        """The sha1 aliases that name no blob: one in gone, or one not stored (or not a small
+        file of hex at all). Only names that are a sha1's are looked at."""
+        stale: list[str] = []
+        for fan, fd in self._fan_outs("sha1"):
+            try:
+                for name in os.listdir(fd):
+                    if not (is_sha1_hex(name) and name == name.lower() and name[:2] == fan):
+                        continue
+                    target = self._read_alias(name)
+                    if target is None or target in gone or self.get(target) is None:
+                        stale.append(name)
+            finally:
+                os.close(fd)
+        return sorted(stale)
+
+    def remove_aliases(self, names: Iterable[str]) -> int:
+        count = 0
+        for name in names:
+            path = self._alias_path(name)
+            with contextlib.suppress(OSError):
+                info = os.lstat(path)
+                if _removable(info):
+                    os.unlink(path)
+                    count += 1
+            self._remove_if_empty("sha1", name[:2])
+        return count
+
+    def quarantined(self) -> list[Quarantined]:
+        """What quarantine/ holds, with when it was put there (from the name quarantine gives,
+        else the entry's ctime, which the rename into quarantine/ set)."""
+        folder = self.root / "quarantine"
+        found: list[Quarantined] = []
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise from_os_error(exc, folder) from None
+        for entry in entries:
+            with contextlib.suppress(FileNotFoundError):
+                info = entry.stat(follow_symlinks=False)
+                _, _, stamp = entry.name.rpartition(".")
+                when = int(stamp) if stamp.isdigit() and len(stamp) < 20 else info.st_ctime_ns
+                size = info.st_size if stat.S_ISREG(info.st_mode) else 0
+                found.append(Quarantined(Path(entry.path), when / 1e9, size))
+        return sorted(found, key=lambda item: item.path.name)
+
+    def remove_quarantined(self, item: Quarantined) -> None:
+        try:
+            if stat.S_ISDIR(os.lstat(item.path).st_mode):
+                shutil.rmtree(item.path)  # never follows a link inside (fd-based on Linux)
+            else:
+                os.unlink(item.path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise from_os_error(exc, item.path) from None
+
+    def _fan_outs(self, kind: str, only: set[str] | None = None) -> Iterator[tuple[str, int]]:
+        """(name, open fd) of each real fan-out directory of sha256/ or sha1/; the caller closes
+        each fd. A directory that is a symlink (or not a directory) is skipped."""
+        try:
+            top = os.open(self.root / kind, _DIR_FLAGS)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return
+            raise from_os_error(exc, self.root / kind) from None
+        try:
+            for name in sorted(os.listdir(top)):
+                if len(name) != 2 or (only is not None and name not in only):
+                    continue
+                try:
+                    fd = os.open(name, _DIR_FLAGS, dir_fd=top)
+                except OSError:
+                    continue
+                yield name, fd
+        finally:
+            os.close(top)
+
+    def _remove_if_empty(self, kind: str, fan: str) -> None:
+        with contextlib.suppress(OSError):
+            os.rmdir(self.root / kind / fan)
 
     def sweep_partials(self) -> None:
         """Removes temp files of downloads whose process is gone (killed, or power lost)."""
@@ -394,3 +614,44 @@ def _hash_no_follow(path: Path) -> Digest | None:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         return digest_stream(stream)
+
+
+def _removable(info: os.stat_result) -> bool:
+    """gc removes a file or a symlink (the link itself); anything else at a name is left."""
+    return stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)
+
+
+def _lstat_at(fd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _read_register(entry: Path) -> Registered:
+    """One register entry, read as strictly as the install record (see registered_projects)."""
+    try:
+        raw = read_regular(entry, _MAX_REGISTER_BYTES, follow=False)
+    except TooLarge:
+        return Registered(entry, None, "larger than any entry zoopm writes")
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return Registered(entry, None, "is a symbolic link (never followed)")
+        if exc.errno in (errno.EINVAL, errno.EISDIR):
+            return Registered(entry, None, "not a regular file")
+        return Registered(entry, None, f"cannot be read: {exc.strerror or exc}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return Registered(entry, None, "not UTF-8 text")
+    path = text[:-1]
+    if not text.endswith("\n") or not path or "\n" in path or "\0" in path:
+        return Registered(entry, None, "not one line naming a zoo.lock")
+    lock_path = Path(path)
+    if not lock_path.is_absolute() or os.path.normpath(path) != path:
+        return Registered(entry, None, "does not hold an absolute, normalised path")
+    if lock_path.name != "zoo.lock":
+        return Registered(entry, None, f"names {path!r}, which is not a zoo.lock")
+    if register_key(lock_path) != entry.name:
+        return Registered(entry, None, "is not the entry zoopm writes for the path it holds")
+    return Registered(entry, lock_path)

@@ -1,0 +1,127 @@
+"""Commands that keep an installed project and the store honest: verify, gc."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from zoopm.cli.app import app, files_text, models_text, run
+from zoopm.errors import EXIT_FAILURE
+from zoopm.project import Project
+from zoopm.ui import ConsoleReporter, human_size, printable, relative
+
+if TYPE_CHECKING:
+    from zoopm.operations.verify import Problem, VerifyResult
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Models to verify (default: all).", metavar="NAME")
+    ] = None,
+    store: Annotated[
+        bool, typer.Option("--store", help="Also hash every blob in the store against its name.")
+    ] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Place zoopm's missing or changed files again from the store, fetching a wrong "
+            "blob again. Files that are not zoopm's are never touched.",
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Hash every installed file against zoo.lock; name each missing, changed or foreign one."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> VerifyResult:
+        result = project.verify(names or (), store=store, repair=repair)
+        if as_json:
+            print(json.dumps(_verify_json(result), indent=2))
+        else:
+            _report_verify(result, reporter)
+        return result
+
+    if not run(ctx, action).ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _report_verify(result: VerifyResult, reporter: ConsoleReporter) -> None:
+    where = relative(result.models_dir)
+    fixed = set(result.repaired)
+    for problem in result.problems:
+        line = f"{problem.kind:<9} {where}/{printable(problem.rel)}: {printable(problem.detail)}"
+        print(line + ("  → restored" if problem.rel in fixed else ""))
+    for bad in result.store_problems:
+        again = "  → fetched again" if bad.sha256 in result.refetched else ""
+        moved = "; moved to quarantine/" if bad.kind == "corrupt" else ""
+        print(f"{bad.kind:<9} store blob {bad.sha256}: {bad.detail}{moved}{again}")
+    models = models_text(len(result.models))
+    checked = f"{files_text(result.files)} of {models} ({human_size(result.hashed_bytes)} read)"
+    if result.blobs is not None:
+        checked += f" and {result.blobs} blob" + ("" if result.blobs == 1 else "s")
+    if result.ok and not result.problems and not result.store_problems:
+        reporter.info(f"Verified {checked}: everything holds the locked bytes")
+        return
+    if result.ok:
+        reporter.info(f"Verified {checked}: repaired everything found")
+        return
+    users = [p for p in result.remaining if not p.zoopms]
+    reporter.info(f"Verified {checked}: {_count(result.remaining, 'problem')} left")
+    if any(p.zoopms for p in result.remaining) or result.store_remaining:
+        reporter.info("'zoopm verify --repair' (or 'zoopm install') restores zoopm's own files")
+    if users:
+        reporter.info(
+            f"zoopm leaves what it did not place as it is ({_count(users, 'path')} above); "
+            "move it away if it should not be there"
+        )
+
+
+def _count(items: tuple[Problem, ...] | list[Problem], noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
+
+
+def _verify_json(result: VerifyResult) -> dict[str, object]:
+    fixed = set(result.repaired)
+    left = {p.rel for p in result.remaining}
+    return {
+        "ok": result.ok,
+        "models_dir": str(result.models_dir),
+        "models": list(result.models),
+        "files": result.files,
+        "hashed_bytes": result.hashed_bytes,
+        "problems": [
+            {
+                "model": p.model,
+                "path": p.path,
+                "kind": p.kind,
+                "detail": p.detail,
+                "owner": "zoopm" if p.zoopms else "user",
+                "expected_sha256": p.expected,
+                "found_sha256": p.found,
+                "repaired": p.rel in fixed,
+                "remaining": p.rel in left,
+            }
+            for p in result.problems
+        ],
+        "store": None
+        if result.blobs is None
+        else {
+            "blobs": result.blobs,
+            "problems": [
+                {
+                    "sha256": p.sha256,
+                    "kind": p.kind,
+                    "detail": p.detail,
+                    "needed": p.needed,
+                    "refetched": p.sha256 in result.refetched,
+                }
+                for p in result.store_problems
+            ],
+        },
+        "repaired": list(result.repaired),
+        "refetched": list(result.refetched),
+    }

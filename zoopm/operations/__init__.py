@@ -1,0 +1,1 @@
+"""Operations: the use cases that keep an installed project and its store honest (verify, gc)."""
