@@ -45,8 +45,8 @@ class RequestRecord:
 class _Content:
     content_type: str
     size: int
-    etag: str
-    last_modified: int
+    etag: str | None
+    last_modified: int | None
     data: bytes | None = None
     file: Path | None = None
 
@@ -88,6 +88,7 @@ class _Fault:
         "headers",
         "unannounced",
         "stall",
+        "ignore_range",
     ]
     status: int = 500
     headers: tuple[tuple[str, str], ...] = ()
@@ -111,6 +112,9 @@ class _State:
         self.entries: dict[str, _Content | _Redirect] = {}
         self.faults: dict[str, deque[_Fault]] = {}
         self.log: list[RequestRecord] = []
+        # Body bytes sent per path, and the send rate per connection (None: full speed).
+        self.sent: dict[str, int] = {}
+        self.bytes_per_second: float | None = None
         # Set on stop so handlers sleeping in a `slow` fault wake up instead of holding stop().
         self.stopping = threading.Event()
 
@@ -127,6 +131,12 @@ class _State:
     def record(self, entry: RequestRecord) -> None:
         with self.lock:
             self.log.append(entry)
+
+    def count_sent(self, path: str, nbytes: int) -> float | None:
+        """Adds nbytes to what path has sent; returns the rate to send at."""
+        with self.lock:
+            self.sent[path] = self.sent.get(path, 0) + nbytes
+            return self.bytes_per_second
 
 
 class _Server(LoopbackServer):
@@ -230,6 +240,8 @@ class _Handler(QuietHandler):
         size = content.size
         status, start, length = 200, 0, size
         range_header = self.headers.get("Range")
+        if fault.kind == "ignore_range":
+            range_header = None
         if range_header is not None and _if_range_holds(self.headers.get("If-Range"), content):
             try:
                 chosen = _parse_range(range_header, size)
@@ -276,14 +288,19 @@ class _Handler(QuietHandler):
                         stall_at = None
                     self.wfile.write(piece.translate(_XOR_FF) if corrupt else piece)
                     sent += len(piece)
+                    rate = self.server.state.count_sent(self.path.partition("?")[0], len(piece))
+                    if rate is not None and self.server.state.stopping.wait(len(piece) / rate):
+                        return
         if sent < length or fault.length_error:
             # The body does not match its Content-Length: closing is the only honest end.
             self.wfile.flush()
             self.close_connection = True
 
     def _send_validators(self, content: _Content) -> None:
-        self.send_header("ETag", content.etag)
-        self.send_header("Last-Modified", _http_date(content.last_modified))
+        if content.etag is not None:
+            self.send_header("ETag", content.etag)
+        if content.last_modified is not None:
+            self.send_header("Last-Modified", _http_date(content.last_modified))
         self.send_header("Accept-Ranges", "bytes")
 
 
@@ -322,15 +339,15 @@ def _if_range_holds(value: str | None, content: _Content) -> bool:
         return True
     value = value.strip()
     if value.startswith(('"', "W/")):
-        # If-Range needs a strong match, so a weak tag never equals our strong one.
-        return value == content.etag
+        # If-Range needs a strong match: a weak tag never matches, not even itself.
+        return not value.startswith("W/") and value == content.etag
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return False
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return int(when.timestamp()) == content.last_modified
+    return content.last_modified is not None and int(when.timestamp()) == content.last_modified
 
 
 def _check_path(path: str) -> None:
@@ -402,15 +419,23 @@ class FileServer:
         return self.base_url + path
 
     def add_bytes(
-        self, path: str, data: bytes, content_type: str = "application/octet-stream"
+        self,
+        path: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        *,
+        etag: str | None = "",
+        last_modified: bool = True,
     ) -> str:
+        """Serves data at path. The ETag is a hash of data unless given (None: no ETag; a weak
+        one such as 'W/"v1"' is sent as given); last_modified=False sends no Last-Modified."""
         _check_path(path)
         data = bytes(data)
         content = _Content(
             content_type=content_type,
             size=len(data),
-            etag=_short_hash(data),
-            last_modified=int(time.time()),
+            etag=_short_hash(data) if etag == "" else etag,
+            last_modified=int(time.time()) if last_modified else None,
             data=data,
         )
         return self._put(path, content)
@@ -486,6 +511,22 @@ class FileServer:
         if after_bytes < 0 or delay_seconds < 0:
             raise ValueError("after_bytes and delay_seconds must be >= 0")
         self._queue(path, _Fault("stall", after_bytes=after_bytes, delay=delay_seconds), times)
+
+    def ignore_range(self, path: str, times: int = 1) -> None:
+        """Answers a Range request with 200 and the whole body, as some servers do."""
+        self._queue(path, _Fault("ignore_range"), times)
+
+    def throttle(self, bytes_per_second: float | None) -> None:
+        """Sends every body at most this fast per connection (None: full speed again)."""
+        if bytes_per_second is not None and bytes_per_second <= 0:
+            raise ValueError(f"bytes_per_second must be > 0, not {bytes_per_second}")
+        with self._state.lock:
+            self._state.bytes_per_second = bytes_per_second
+
+    def bytes_sent(self, path: str) -> int:
+        """Body bytes sent for path so far (every request, whole or ranged)."""
+        with self._state.lock:
+            return self._state.sent.get(path, 0)
 
     def redirect_loop(self, path: str) -> str:
         """Makes path redirect to a second path that redirects back to it, forever."""

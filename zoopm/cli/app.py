@@ -24,7 +24,7 @@ from zoopm.errors import (
 from zoopm.formats.userconfig import MAX_JOBS
 from zoopm.project import Project
 from zoopm.settings import Settings
-from zoopm.ui import ConsoleReporter, error_lines
+from zoopm.ui import ConsoleReporter, error_lines, human_size
 
 app = typer.Typer(
     name="zoopm",
@@ -128,8 +128,13 @@ def run(
         if reporter is not None:
             reporter.close()
         stop = interrupt if isinstance(interrupt, Interrupted) else None
-        print(f"error: {stop.what if stop else 'interrupted'}", file=sys.stderr)
-        print(f"hint: {INTERRUPTED_HINT}", file=sys.stderr)
+        what, hint = stop.what if stop else "interrupted", INTERRUPTED_HINT
+        kept, kept_bytes = project.store.kept_downloads() if project is not None else (0, 0)
+        if kept:
+            what += f"; kept {human_size(kept_bytes)} of {kept} download" + "s" * (kept > 1)
+            what, hint = what + " for the next run", "run the command again to resume"
+        print(f"error: {what}", file=sys.stderr)
+        print(f"hint: {hint}", file=sys.stderr)
         raise typer.Exit(stop.exit_code if stop else 130) from None
     except (typer.Exit, typer.Abort):
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from zoopm.digest import Digest
 from zoopm.errors import IntegrityError, NetworkError, OfflineError, ZoopmError
 from zoopm.reporting import Reporter
 from zoopm.settings import DEFAULT_LOCK_TIMEOUT
+from zoopm.storage.partial import ResumeKey
 from zoopm.storage.store import Expected, Store
 from zoopm.tasks import CancelToken
 
@@ -63,12 +65,14 @@ class Fetcher:
         """The binary's digest, from the store when its sha1 is known there, else downloaded."""
         if sha1 is not None and (stored := self._store.find_by_sha1(sha1)) is not None:
             return stored
-        key = sha1 or hashlib.sha256(url.encode()).hexdigest()
+        key = f"sha1-{sha1.lower()}" if sha1 else hashlib.sha256(url.encode()).hexdigest()
         with self._before_download(label, [url], key):
             # Another process may have stored this binary while we waited for the lock.
             if sha1 is not None and (stored := self._store.find_by_sha1(sha1)) is not None:
                 return stored
-            return self._download(candidate_urls([url], self._mirrors), Expected(sha1=sha1), label)
+            return self._download(
+                candidate_urls([url], self._mirrors), Expected(sha1=sha1), label, key
+            )
 
     def ensure(self, urls: Sequence[str], expected: Expected, label: str) -> None:
         """Makes sure the store holds the blob expected.sha256 names, proven, downloading if not."""
@@ -77,7 +81,8 @@ class Fetcher:
             return
         with self._before_download(label, urls, expected.sha256):
             if not self._proven(expected):
-                self._download(candidate_urls(urls, self._mirrors), expected, label)
+                key = f"sha256-{expected.sha256}"
+                self._download(candidate_urls(urls, self._mirrors), expected, label, key)
 
     def _proven(self, expected: Expected) -> bool:
         assert expected.sha256 is not None
@@ -102,26 +107,53 @@ class Fetcher:
         ):
             yield
 
-    def _download(self, candidates: list[str], expected: Expected, label: str) -> Digest:
+    def _download(self, candidates: list[str], expected: Expected, label: str, key: str) -> Digest:
         failures: list[ZoopmError] = []
         client = self._client()
         for url in candidates:
-            if self._token is not None:
-                self._token.check()
-            progress = self._reporter.transfer(label, expected.size)
             try:
-                with self._store.writer(expected, url) as writer:
-                    client.download(url, writer, progress)
-                    return writer.commit().digest
+                return self._download_from(client, url, expected, label, key)
             except (NetworkError, IntegrityError) as exc:
                 failures.append(exc)
                 if len(candidates) > 1:
                     self._reporter.warning(f"{exc.message}; trying the next URL")
-            finally:
-                progress.close()
         first = failures[0]
         if len(failures) == 1:
             raise first
         raise type(first)(
             f"{label}: all {len(failures)} URLs failed; first: {first.message}", first.hint
         )
+
+    def _download_from(
+        self, client: HttpClient, url: str, expected: Expected, label: str, key: str
+    ) -> Digest:
+        """The blob from url; a download kept by an earlier run goes on where it stopped, and
+        if the result does not verify it is downloaded once more from byte 0."""
+        from zoopm.network.net import without_token
+
+        resume = None
+        if urllib.parse.urlsplit(url).scheme in ("http", "https"):
+            # The URL is written into the sidecar: never with a credential in it.
+            resume = ResumeKey(key, without_token(url))
+        for fresh in (False, True):
+            if self._token is not None:
+                self._token.check()
+            progress = self._reporter.transfer(label, expected.size)
+            resumed = False
+            try:
+                with self._store.writer(
+                    expected, url, resume=resume, fresh=fresh, token=self._token
+                ) as writer:
+                    client.download(url, writer, progress)
+                    resumed = writer.resumed
+                    return writer.commit().digest
+            except IntegrityError as exc:
+                if fresh or not resumed:
+                    raise
+                self._reporter.warning(
+                    f"{exc.message}; the bytes kept from an earlier run were wrong, "
+                    "downloading again from the start"
+                )
+            finally:
+                progress.close()
+        raise AssertionError("unreachable")

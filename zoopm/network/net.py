@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import requests
 import urllib3
@@ -56,6 +56,17 @@ class Sink(Protocol):
     def write(self, chunk: bytes) -> None: ...
 
     def reset(self) -> None: ...
+
+
+@runtime_checkable
+class ResumableSink(Sink, Protocol):
+    """A sink that may hold bytes kept by an earlier run, and records what the server says
+    its bytes are, so that a later run can resume them."""
+
+    @property
+    def validator(self) -> str | None: ...
+
+    def started(self, validator: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -198,7 +209,11 @@ class HttpClient:
             raise NetworkError(
                 f"{without_token(url)}: unsupported URL scheme {scheme!r}", hint="use http or https"
             )
-        resume = _Resume()
+        # Bytes kept by an earlier run go on with the validator they were recorded with.
+        kept = sink.validator if isinstance(sink, ResumableSink) and sink.written else None
+        if kept:
+            progress.advance(sink.written)
+        resume = _Resume(kept)
         self._retrying(url, lambda: self._attempt(url, sink, progress, resume))
 
     def _attempt(self, url: str, sink: Sink, progress: Progress, resume: _Resume) -> None:
@@ -244,6 +259,8 @@ class HttpClient:
             validator = response.headers.get("ETag") or response.headers.get("Last-Modified")
             # A weak validator cannot guard a byte-range resume (RFC 9110, If-Range).
             resume.validator = None if validator and validator.startswith("W/") else validator
+            if isinstance(sink, ResumableSink):
+                sink.started(resume.validator)
             self._stream(url, response, sink, progress)
 
     def _stream(

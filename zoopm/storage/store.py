@@ -15,6 +15,7 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,8 +23,16 @@ from pathlib import Path
 
 from zoopm.atomic import TooLarge, atomic_write, fsync_dir, read_regular
 from zoopm.digest import CHUNK_SIZE, Digest, Hasher, digest_stream, is_sha1_hex, is_sha256_hex
-from zoopm.errors import IntegrityError, StoreError, ZoopmError, from_os_error
+from zoopm.errors import (
+    Cancelled,
+    IntegrityError,
+    Interrupted,
+    StoreError,
+    ZoopmError,
+    from_os_error,
+)
 from zoopm.storage.locks import hold_lock, host_tag, pid_alive
+from zoopm.storage.partial import STALE_SECONDS, Partial, ResumeKey, clean_kept
 from zoopm.tasks import CancelToken
 from zoopm.trust import MAX_DOWNLOAD_BYTES
 
@@ -95,6 +104,11 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        # Resumable writers open in this process, and the sizes of downloads kept for the
+        # next run: what an interrupted command reports.
+        self._writers: set[BlobWriter] = set()
+        self._kept: list[int] = []
+        self._writers_lock = threading.Lock()
 
     def blob_path(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256[:2] / sha256
@@ -233,8 +247,37 @@ class Store:
         except OSError as exc:
             raise from_os_error(exc, alias) from None
 
-    def writer(self, expected: Expected, label: str) -> BlobWriter:
-        return BlobWriter(self, expected, label)
+    def writer(
+        self,
+        expected: Expected,
+        label: str,
+        *,
+        resume: ResumeKey | None = None,
+        fresh: bool = False,
+        token: CancelToken | None = None,
+    ) -> BlobWriter:
+        """A writer for one blob; with resume, a download kept by an earlier run goes on
+        (unless fresh) and an interrupted one is kept for the next run."""
+        return BlobWriter(self, expected, label, resume=resume, fresh=fresh, token=token)
+
+    def kept_downloads(self) -> tuple[int, int]:
+        """(downloads, bytes) this process leaves for the next run: those kept when they were
+        interrupted, and resumable ones still open (a thread that has not stopped yet)."""
+        with self._writers_lock:
+            live = [w.written for w in self._writers if w.validator is not None]
+            kept = list(self._kept)
+        sizes = [size for size in kept + live if size > 0]
+        return len(sizes), sum(sizes)
+
+    def _opened(self, writer: BlobWriter) -> None:
+        with self._writers_lock:
+            self._writers.add(writer)
+
+    def _closed(self, writer: BlobWriter, kept: int = 0) -> None:
+        with self._writers_lock:
+            self._writers.discard(writer)
+            if kept:
+                self._kept.append(kept)
 
     @contextlib.contextmanager
     def blob_lock(
@@ -476,14 +519,45 @@ class Store:
             os.rmdir(self.root / kind / fan)
 
     def sweep_partials(self) -> None:
-        """Removes temp files of downloads whose process is gone (killed, or power lost)."""
+        """Removes temp files of writers whose process is gone (killed, or power lost), and
+        kept downloads that are stale or whose blob is stored by now."""
+        with contextlib.suppress(ZoopmError):
+            self.clean_partials(STALE_SECONDS)
+
+    def clean_partials(self, older_than: float) -> tuple[int, int]:
+        """Removes this host's leftovers in tmp/: temp files of dead processes, and kept
+        downloads untouched for older_than seconds (or whose blob is stored by now).
+
+        A download some live process is writing, and anything of another host (a store
+        shared over the network), is never touched. Returns (files removed, bytes freed).
+        """
         tmp = self.root / "tmp"
-        with contextlib.suppress(OSError):
-            for entry in os.scandir(tmp):
-                match = _PARTIAL.fullmatch(entry.name)
-                if match and match.group(1) == host_tag() and not pid_alive(int(match.group(2))):
-                    with contextlib.suppress(OSError):
-                        os.unlink(entry.path)
+        count = freed = 0
+        try:
+            entries = list(os.scandir(tmp))
+        except FileNotFoundError:
+            return 0, 0
+        except OSError as exc:
+            raise from_os_error(exc, tmp) from None
+        for entry in entries:
+            match = _PARTIAL.fullmatch(entry.name)
+            if match and match.group(1) == host_tag() and not pid_alive(int(match.group(2))):
+                with contextlib.suppress(OSError):
+                    size = entry.stat(follow_symlinks=False).st_size
+                    os.unlink(entry.path)
+                    count, freed = count + 1, freed + size
+        done = {f"sha256-{name}" for name in self._stored_among(entries)}
+        kept_count, kept_bytes = clean_kept(tmp, older_than, done)
+        return count + kept_count, freed + kept_bytes
+
+    def _stored_among(self, entries: list[os.DirEntry[str]]) -> Iterator[str]:
+        """The sha256 of each kept download in entries whose blob the store holds already."""
+        for entry in entries:
+            name = entry.name
+            if name.startswith("dl-") and name.endswith(".part") and "-sha256-" in name:
+                sha256 = name[-69:-5]
+                if is_sha256_hex(sha256) and self.has(sha256):
+                    yield sha256
 
     def _publish(self, temp: Path, digest: Digest) -> Blob:
         final = self.blob_path(digest.sha256)
@@ -506,34 +580,116 @@ class Store:
 
 
 class BlobWriter:
-    """A blob being written: a unique temp file hashed as it streams, published only if verified."""
+    """A blob being written: a temp file hashed as it streams, published only if verified.
 
-    def __init__(self, store: Store, expected: Expected, label: str) -> None:
+    With resume, the temp file is the download's kept partial (see partial.py): its bytes so far
+    are hashed again first, and an interrupted download leaves it for the next run.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        expected: Expected,
+        label: str,
+        *,
+        resume: ResumeKey | None = None,
+        fresh: bool = False,
+        token: CancelToken | None = None,
+    ) -> None:
         self._store = store
         self._expected = expected
         self._label = label
+        self._resume = resume
+        self._hasher = Hasher()
+        self._done = False
+        self._partial: Partial | None = None
+        # Bytes taken from a kept partial that are still part of the file being written.
+        self.resumed_from = 0
         tmp = store.root / "tmp"
         try:
             _mkdir(tmp)
-            prefix = f"blob-{host_tag()}-{os.getpid()}-"
-            fd, name = tempfile.mkstemp(dir=tmp, prefix=prefix, suffix=".part")
+            # Only bytes a pin can check are ever resumed: the final hash must be able to
+            # catch a kept prefix that rotted or was tampered with.
+            if resume is not None and (expected.sha1 or expected.sha256):
+                limit = expected.size if expected.size is not None else MAX_DOWNLOAD_BYTES
+                self._partial = Partial.open(tmp, resume, self._pins, limit, fresh=fresh)
+            if self._partial is not None:
+                self._fd = self._partial.fd
+                self._path = self._partial.path
+            else:
+                prefix = f"blob-{host_tag()}-{os.getpid()}-"
+                self._fd, name = tempfile.mkstemp(dir=tmp, prefix=prefix, suffix=".part")
+                self._path = Path(name)
         except OSError as exc:
             raise from_os_error(exc, tmp) from None
-        self._file = os.fdopen(fd, "wb")
-        self._path = Path(name)
-        self._hasher = Hasher()
-        self._done = False
+        store._opened(self)
+        if self._partial is not None and self._partial.kept:
+            self._hash_kept(self._partial, token)
+
+    def _hash_kept(self, partial: Partial, token: CancelToken | None) -> None:
+        """Hashes the kept bytes (never trusted), then goes on writing after them."""
+        try:
+            offset = 0
+            while offset < partial.kept:
+                if token is not None:
+                    token.check()
+                chunk = os.pread(self._fd, min(CHUNK_SIZE, partial.kept - offset), offset)
+                if not chunk:
+                    break
+                self._hasher.update(chunk)
+                offset += len(chunk)
+            os.lseek(self._fd, offset, os.SEEK_SET)
+        except OSError:
+            offset = -1
+        except BaseException:
+            # Interrupted while hashing: the partial stays exactly as it was, for the next run.
+            self._done = True
+            partial.close()
+            self._store._closed(self, kept=partial.kept)
+            raise
+        if offset != partial.kept:
+            self.reset()
+            return
+        self.resumed_from = offset
 
     def __enter__(self) -> BlobWriter:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        if not self._done:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if self._done:
+            return
+        if isinstance(exc, (Cancelled, Interrupted, KeyboardInterrupt)):
+            self.keep()
+        else:
             self.abort()
 
     @property
     def written(self) -> int:
         return self._hasher.size
+
+    @property
+    def validator(self) -> str | None:
+        """The validator that guards the kept bytes (for If-Range); None if nothing is kept."""
+        partial = self._partial
+        if partial is None or not self.written or not partial.resumable:
+            return None
+        return partial.validator
+
+    @property
+    def resumed(self) -> bool:
+        """Whether bytes kept by an earlier run are part of what is being written."""
+        return self.resumed_from > 0
+
+    @property
+    def _pins(self) -> dict[str, int | str | None]:
+        expected = self._expected
+        return {"size": expected.size, "sha1": expected.sha1, "sha256": expected.sha256}
+
+    def started(self, validator: str | None) -> None:
+        """A server began sending the bytes from written on; validator is what it said they
+        are (ETag or Last-Modified), recorded so that the next run can resume them."""
+        if self._partial is not None and self._resume is not None:
+            self._partial.record(self._resume.url, validator, self.written, self._pins)
 
     def write(self, chunk: bytes) -> None:
         limit = self._expected.size
@@ -549,40 +705,67 @@ class BlobWriter:
             )
         self._hasher.update(chunk)
         try:
-            self._file.write(chunk)
+            _write_all(self._fd, chunk)
         except OSError as exc:
             self.abort()
             raise from_os_error(exc, self._store.root) from None
 
     def reset(self) -> None:
         """Starts over from byte 0 (a server ignored a resume request)."""
-        self._file.seek(0)
-        self._file.truncate()
+        try:
+            os.ftruncate(self._fd, 0)
+            os.lseek(self._fd, 0, os.SEEK_SET)
+        except OSError as exc:
+            self.abort()
+            raise from_os_error(exc, self._store.root) from None
         self._hasher = Hasher()
+        self.resumed_from = 0
 
     def commit(self) -> Blob:
         digest = self._hasher.digest()
         try:
             self._check(digest)
             try:
-                self._file.flush()
-                os.fsync(self._file.fileno())
-                self._file.close()
+                os.fsync(self._fd)
+                path = self._partial.take() if self._partial is not None else self._path
+                self._close_fd()
             except OSError as exc:
                 raise from_os_error(exc, self._store.root) from None
-            blob = self._store._publish(self._path, digest)
+            blob = self._store._publish(path, digest)
         except BaseException:
             self.abort()
             raise
         self._done = True
+        self._store._closed(self)
         return blob
+
+    def keep(self) -> None:
+        """Leaves a resumable download for the next run; anything else is removed."""
+        if self._partial is None or self._resume is None:
+            self.abort()
+            return
+        self._done = True
+        size = self.written
+        kept = self._partial.keep(self._resume.url, size, self._pins)
+        self._store._closed(self, kept=size if kept else 0)
 
     def abort(self) -> None:
         self._done = True
-        with contextlib.suppress(OSError):
-            self._file.close()
-        with contextlib.suppress(FileNotFoundError):
-            self._path.unlink()
+        if self._partial is not None:
+            self._partial.drop()
+        else:
+            self._close_fd()
+            with contextlib.suppress(FileNotFoundError):
+                self._path.unlink()
+        self._store._closed(self)
+
+    def _close_fd(self) -> None:
+        if self._partial is not None:
+            self._partial.close()
+        elif self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        self._fd = -1
 
     def _check(self, digest: Digest) -> None:
         expected = self._expected
@@ -598,6 +781,12 @@ class BlobWriter:
                 raise IntegrityError(
                     f"{self._label}: {name} mismatch: expected {want.lower()}, got {got}"
                 )
+
+
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _mkdir(path: Path) -> None:
