@@ -338,21 +338,22 @@ class Project:
                 self.reporter.info(f"{LOCK_NAME} is out of date ({', '.join(changes)}); locking")
                 lock = self._lock(manifest).lock
         plan = self._plan_install(lock, manifest, link_mode)
-        if plan.place:
-            # Before a byte is fetched, the lock must agree with each pinned readme.md; a no-op
-            # install skips this (and the readme parser with it).
+        placing = {action.model.name for action in plan.place}
+        pinned = [m for m in lock.models if m.name in placing and not _is_local(m)]
+        if pinned:
+            # Before a byte is fetched, the lock must agree with each pinned readme.md. Local
+            # models have no pin to check, and a no-op install places nothing: both skip this,
+            # and the readme parser with it.
             from zoopm.resolve import disagreement_error
 
-            placing = {action.model.name for action in plan.place}
-            wrong = self._resolver(manifest).check_pins(
-                model for model in lock.models if model.name in placing
-            )
+            wrong = self._resolver(manifest).check_pins(pinned)
             if wrong and frozen:
                 raise disagreement_error(wrong)
             if wrong:
                 lock = self._lock(manifest).lock  # resolves the disagreeing models again
                 plan = self._plan_install(lock, manifest, link_mode)
             self._warn_local_drift(lock, {action.model.name for action in plan.place})
+        if plan.place:
         return lock, plan
 
     def _warn_local_drift(self, lock: Lock, placing: set[str]) -> None:
@@ -365,10 +366,10 @@ class Project:
         except OSError:
             return
         for model in lock.models:
-            source = model.source_dict()
-            if model.name not in placing or "path" not in source or "github" in source:
+            if model.name not in placing or not _is_local(model):
                 continue
             drift = local_drift(model, self.root, locked_at)
+            source = model.source_dict()
             if drift:
                 shown = ", ".join(drift[:3]) + (
                     f" and {len(drift) - 3} more" if len(drift) > 3 else ""
@@ -730,3 +731,8 @@ class Update:
     name: str
     old: str | None
     new: str
+def _is_local(model: LockedModel) -> bool:
+    source = model.source_dict()
+    return "path" in source and "github" not in source
+
+

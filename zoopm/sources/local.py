@@ -7,6 +7,7 @@ import fnmatch
 import os
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zoopm.digest import digest_file
 from zoopm.errors import ManifestError
@@ -14,9 +15,9 @@ from zoopm.formats.lockfile import LockedFile, LockedModel
 from zoopm.formats.manifest import LocalSource, ModelSpec
 from zoopm.paths import case_collision, name_problem, shown
 from zoopm.reporting import NullReporter, Reporter
-from zoopm.sources import BinaryFetcher
-from zoopm.sources.assemble import binary_entry, locked_model, read_info
-from zoopm.trust import Trust
+
+if TYPE_CHECKING:
+    from zoopm.sources import BinaryFetcher
 
 # Other trained weights and solver snapshots are never info files (Caffe's upload script agrees).
 _WEIGHT_PATTERNS = ("*.caffemodel", "*.caffemodel.*", "*.solverstate", "*.solverstate.*")
@@ -31,6 +32,11 @@ def resolve_local(
     spec: ModelSpec, root: Path, fetcher: BinaryFetcher, reporter: Reporter
 ) -> LockedModel:
     """Pins every file of a local model directory; downloads the binary only if it is not there."""
+    # Here, not at the top: an install that only checks a local directory for changes
+    # (local_drift) needs neither the readme parser nor the URL policy.
+    from zoopm.sources.assemble import binary_entry, locked_model, read_info
+    from zoopm.trust import Trust
+
     source = spec.source
     assert isinstance(source, LocalSource)
     directory = model_dir(source, root)
