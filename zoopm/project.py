@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from zoopm.index import Index, IndexEntry
     from zoopm.network.github_api import GitHubClient
     from zoopm.network.net import HttpClient
+    from zoopm.operations.gc import GcResult
     from zoopm.operations.verify import VerifyResult
     from zoopm.resolve import Resolver
 
@@ -352,8 +353,8 @@ class Project:
             if wrong:
                 lock = self._lock(manifest).lock  # resolves the disagreeing models again
                 plan = self._plan_install(lock, manifest, link_mode)
-            self._warn_local_drift(lock, {action.model.name for action in plan.place})
         if plan.place:
+            self._warn_local_drift(lock, {action.model.name for action in plan.place})
         return lock, plan
 
     def _warn_local_drift(self, lock: Lock, placing: set[str]) -> None:
@@ -368,8 +369,8 @@ class Project:
         for model in lock.models:
             if model.name not in placing or not _is_local(model):
                 continue
-            drift = local_drift(model, self.root, locked_at)
             source = model.source_dict()
+            drift = local_drift(model, self.root, locked_at)
             if drift:
                 shown = ", ".join(drift[:3]) + (
                     f" and {len(drift) - 3} more" if len(drift) > 3 else ""
@@ -567,6 +568,28 @@ class Project:
         with self.exclusive():
             return verifier.run(store=store, repair=tools)
 
+    def gc(self, *, dry_run: bool = False) -> GcResult:
+        """Forgets registered projects whose zoo.lock is gone and removes every blob no
+        remaining lock pins (with stale aliases, old quarantine and stale partial downloads).
+
+        Holds the store exclusive, so it waits for every running install and lock (they hold
+        it shared until they have registered). A dry run takes no lock and writes nothing.
+        """
+        from zoopm.operations.gc import collect
+        from zoopm.storage.locks import hold_store_lock
+
+        if dry_run:
+            return collect(self.store, self.reporter, dry_run=True)
+        with hold_store_lock(
+            self.store.root / "locks" / "store.lock",
+            "collecting garbage",
+            shared=False,
+            timeout=self.settings.lock_timeout,
+            token=self.token,
+            on_wait=self.reporter.info,
+        ):
+            return collect(self.store, self.reporter, dry_run=False)
+
     # --- editing zoo.toml: add, remove, update --------------------------------------------
 
     def indexes(self, manifest: Manifest | None = None) -> list[Index]:
@@ -718,6 +741,11 @@ class Project:
         return read_small(self._http(), url)
 
 
+def _is_local(model: LockedModel) -> bool:
+    source = model.source_dict()
+    return "path" in source and "github" not in source
+
+
 @dataclass(frozen=True)
 class AddResult:
     spec: ModelSpec
@@ -731,8 +759,3 @@ class Update:
     name: str
     old: str | None
     new: str
-def _is_local(model: LockedModel) -> bool:
-    source = model.source_dict()
-    return "path" in source and "github" not in source
-
-

@@ -13,6 +13,7 @@ from zoopm.project import Project
 from zoopm.ui import ConsoleReporter, human_size, printable, relative
 
 if TYPE_CHECKING:
+    from zoopm.operations.gc import GcResult
     from zoopm.operations.verify import Problem, VerifyResult
 
 
@@ -124,4 +125,88 @@ def _verify_json(result: VerifyResult) -> dict[str, object]:
         },
         "repaired": list(result.repaired),
         "refetched": list(result.refetched),
+    }
+
+
+@app.command()
+def gc(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what gc would remove; change nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Remove every blob in the store that no registered project's zoo.lock needs."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        result = project.gc(dry_run=dry_run)
+        if as_json:
+            print(json.dumps(_gc_json(result), indent=2))
+        else:
+            _report_gc(result, reporter)
+
+    run(ctx, action)
+
+
+def _report_gc(result: GcResult, reporter: ConsoleReporter) -> None:
+    for gone in result.forgotten:
+        what = (
+            f"project {gone.lock_path.parent}"
+            if gone.lock_path is not None
+            else f"register entry {gone.entry}"
+        )
+        verb = "Would forget" if result.dry_run else "Forgot"
+        reporter.info(f"{verb} {printable(what)}: {printable(gone.reason)}")
+    parts = [
+        _plural(len(result.removed_blobs), "blob") + f" ({human_size(result.removed_bytes)})",
+        _plural(result.aliases, "sha1 alias", "sha1 aliases"),
+        _plural(result.quarantined, "quarantined file")
+        + f" ({human_size(result.quarantined_bytes)})",
+    ]
+    if result.partials is not None:
+        parts.append(
+            _plural(result.partials, "stale partial download")
+            + f" ({human_size(result.partial_bytes)})"
+        )
+    head, freed = ("Would remove", "would free") if result.dry_run else ("Removed", "freed")
+    reporter.info(f"{head} {', '.join(parts)}; {freed} {human_size(result.freed_bytes)}")
+    if result.linked_bytes:
+        reporter.info(
+            f"{human_size(result.linked_bytes)} of those blobs stays in use: they are still "
+            "hard-linked from a models directory"
+        )
+    reporter.info(
+        f"Kept {_plural(result.kept_blobs, 'blob')} needed by "
+        f"{_plural(len(result.projects), 'project')}"
+    )
+
+
+def _plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+def _gc_json(result: GcResult) -> dict[str, object]:
+    return {
+        "dry_run": result.dry_run,
+        "projects": [str(path) for path in result.projects],
+        "forgotten": [
+            {
+                "entry": str(gone.entry),
+                "lock": str(gone.lock_path) if gone.lock_path is not None else None,
+                "reason": gone.reason,
+            }
+            for gone in result.forgotten
+        ],
+        "blobs": {
+            "removed": list(result.removed_blobs),
+            "removed_bytes": result.removed_bytes,
+            "still_linked_bytes": result.linked_bytes,
+            "kept": result.kept_blobs,
+        },
+        "aliases_removed": result.aliases,
+        "quarantine": {"removed": result.quarantined, "bytes": result.quarantined_bytes},
+        "partials": None
+        if result.partials is None
+        else {"removed": result.partials, "bytes": result.partial_bytes},
+        "freed_bytes": result.freed_bytes,
     }
