@@ -293,6 +293,36 @@ def test_symlinks_planted_in_the_store_are_removed_as_links_never_followed(
     assert set(locked(project)) <= stored(store_dir)
 
 
+@pytest.mark.parametrize("kind", ["projects", "quarantine", "sha256", "tmp"])
+def test_a_store_directory_replaced_by_a_symlink_stops_gc_and_nothing_outside_is_touched(
+    two_projects: tuple[Path, Path], tmp_path: Path, zoopm: Zoopm, store_dir: Path, kind: str
+) -> None:
+    first, second = two_projects
+    shutil.rmtree(first)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    # Names gc would take for its own: a register entry, an old quarantined file, a blob, a
+    # partial download of a dead process.
+    for name in (
+        "0" * 32,
+        f"{'ab' * 32}.1000",
+        "ab" * 32,
+        f"blob-{host_tag()}-{dead_pid()}-x.part",
+    ):
+        (outside / name).write_text("not the store's\n")
+    before = listing(outside)
+    real = store_dir / kind
+    if real.exists():
+        shutil.move(real, tmp_path / f"moved-{kind}")
+    real.symlink_to(outside)
+
+    run = zoopm("gc", project=second)
+
+    assert run.exit_code == 1
+    assert f"{real}: is not a directory of the store" in run.error_line
+    assert listing(outside) == before
+
+
 def test_old_quarantine_stale_partials_and_orphan_aliases_go_recent_ones_stay(
     tmp_path: Path, tiny_net: Path, zoopm: Zoopm, store_dir: Path
 ) -> None:

@@ -67,6 +67,7 @@ def collect(
     as a lock: gc cannot tell what that project needs.
     """
     now = time.time() if now is None else now
+    store.refuse_links()
     projects: list[Path] = []
     forgotten: list[Forgotten] = []
     needed: set[str] = set()

@@ -345,12 +345,13 @@ class Store:
         register_project gives that path. An entry that is none of these has its problem set.
         """
         folder = self.root / "projects"
-        try:
-            names = sorted(os.listdir(folder))
-        except (FileNotFoundError, NotADirectoryError):
+        fd = self._real_dir("projects")
+        if fd is None:
             return []
-        except OSError as exc:
-            raise from_os_error(exc, folder) from None
+        try:
+            names = sorted(os.listdir(fd))
+        finally:
+            os.close(fd)
         return [
             _read_register(folder / name)
             for name in names
@@ -359,13 +360,7 @@ class Store:
 
     def forget_project(self, entry: Registered) -> None:
         """Removes one register entry (the entry itself, never what a link there points at)."""
-        with contextlib.suppress(FileNotFoundError):
-            try:
-                os.unlink(entry.entry)
-            except IsADirectoryError:
-                shutil.rmtree(entry.entry)
-            except OSError as exc:
-                raise from_os_error(exc, entry.entry) from None
+        self._remove_in("projects", entry.entry.name)
 
     def blobs(self) -> list[StoredBlob]:
         """Everything stored under a blob's name in sha256/, as lstat sees it.
@@ -465,43 +460,78 @@ class Store:
         else the entry's ctime, which the rename into quarantine/ set)."""
         folder = self.root / "quarantine"
         found: list[Quarantined] = []
-        try:
-            entries = list(os.scandir(folder))
-        except (FileNotFoundError, NotADirectoryError):
+        fd = self._real_dir("quarantine")
+        if fd is None:
             return []
-        except OSError as exc:
-            raise from_os_error(exc, folder) from None
-        for entry in entries:
-            with contextlib.suppress(FileNotFoundError):
-                info = entry.stat(follow_symlinks=False)
-                _, _, stamp = entry.name.rpartition(".")
+        try:
+            for name in os.listdir(fd):
+                info = _lstat_at(fd, name)
+                if info is None:
+                    continue
+                _, _, stamp = name.rpartition(".")
                 when = int(stamp) if stamp.isdigit() and len(stamp) < 20 else info.st_ctime_ns
                 size = info.st_size if stat.S_ISREG(info.st_mode) else 0
-                found.append(Quarantined(Path(entry.path), when / 1e9, size))
+                found.append(Quarantined(folder / name, when / 1e9, size))
+        finally:
+            os.close(fd)
         return sorted(found, key=lambda item: item.path.name)
 
     def remove_quarantined(self, item: Quarantined) -> None:
+        self._remove_in("quarantine", item.path.name)
+
+    def refuse_links(self) -> None:
+        """Raises StoreError if a directory of the store's own (sha256/, sha1/, projects/,
+        quarantine/, tmp/) is a symlink or not a directory: gc removes nothing through one."""
+        for kind in ("sha256", "sha1", "projects", "quarantine", "tmp"):
+            fd = self._real_dir(kind)
+            if fd is not None:
+                os.close(fd)
+
+    def _real_dir(self, kind: str) -> int | None:
+        """An fd of the store's directory kind, opened without following a link; None if it
+        does not exist. A symlink or a file there is a StoreError."""
+        path = self.root / kind
         try:
-            if stat.S_ISDIR(os.lstat(item.path).st_mode):
-                shutil.rmtree(item.path)  # never follows a link inside (fd-based on Linux)
+            return os.open(path, _DIR_FLAGS)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise StoreError(
+                    f"{path}: is not a directory of the store (a symbolic link, or a file); "
+                    "zoopm never follows one there",
+                    hint=f"move {path} away: zoopm makes that directory itself when it needs it",
+                ) from None
+            raise from_os_error(exc, path) from None
+
+    def _remove_in(self, kind: str, name: str) -> None:
+        """Removes name from the store's directory kind: a file or link itself, or a directory
+        with what it holds (no link inside followed); never through a link to the directory."""
+        fd = self._real_dir(kind)
+        if fd is None:
+            return
+        try:
+            info = _lstat_at(fd, name)
+            if info is None:
+                return
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(name, dir_fd=fd)
             else:
-                os.unlink(item.path)
+                os.unlink(name, dir_fd=fd)
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise from_os_error(exc, item.path) from None
+            raise from_os_error(exc, self.root / kind / name) from None
+        finally:
+            os.close(fd)
 
     def _fan_outs(self, kind: str, only: set[str] | None = None) -> Iterator[tuple[str, int]]:
         """(name, open fd) of each real fan-out directory of sha256/ or sha1/; the caller closes
-        each fd. A directory that is a symlink (or not a directory) is skipped."""
-        try:
-            top = os.open(self.root / kind, _DIR_FLAGS)
-        except (FileNotFoundError, NotADirectoryError):
+        each fd. A fan-out that is a symlink (or not a directory) is skipped; sha256/ or sha1/
+        itself being one is a StoreError."""
+        top = self._real_dir(kind)
+        if top is None:
             return
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                return
-            raise from_os_error(exc, self.root / kind) from None
         try:
             for name in sorted(os.listdir(top)):
                 if len(name) != 2 or (only is not None and name not in only):
