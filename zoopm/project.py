@@ -545,6 +545,12 @@ class Project:
         lock = self.read_lock()
         if lock is None:
             raise StaleLockError(f"{LOCK_NAME}: missing", hint="run 'zoopm install' first")
+        changes = manifest_changes(manifest, lock)
+        if changes:
+            self.reporter.warning(
+                f"{LOCK_NAME} does not match {MANIFEST_NAME} ({', '.join(changes)}); verifying "
+                f"what {LOCK_NAME} pins ('zoopm install' locks and installs the new one)"
+            )
         verifier = Verifier(
             lock,
             names,

@@ -456,3 +456,16 @@ def test_the_python_api_returns_the_problems_and_reports_progress(
     assert tree_bar.total is not None and 0 < found.hashed_bytes == tree_bar.done < tree_bar.total
     assert store_bar.total == store_bar.done > 0
     assert repaired.ok and repaired.repaired == ("tiny/deploy.prototxt",)
+
+
+def test_verify_checks_zoo_lock_and_says_when_zoo_toml_has_moved_on(
+    tmp_path: Path, tiny_net: Path, file_server: FileServer, zoopm: Zoopm
+) -> None:
+    project = installed(zoopm, tmp_path, tiny_net, file_server)
+    (project / "zoo.toml").write_text('[project]\nmodels-dir = "models"\n\n[models]\n')
+
+    run = zoopm("verify", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert "warning: zoo.lock does not match zoo.toml" in run.stderr
+    assert "Verified 4 files of 1 model" in run.stderr

@@ -109,8 +109,11 @@ def test_a_killed_holder_leaves_the_store_free(tmp_path: Path) -> None:
     assert f"zoopm process {holder.pid} (installing)" in caught.value.message
     holder.kill()
     holder.wait()
+    assert list(tmp_path.glob("store.lock.*.owner"))  # SIGKILL left its note behind
 
     take(lock, "gc", shared=False, timeout=5)
+
+    assert not list(tmp_path.glob("store.lock.*.owner"))  # swept by the next exclusive holder
 
 
 def test_a_symlink_planted_at_the_lock_is_never_followed(tmp_path: Path) -> None:

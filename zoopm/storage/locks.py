@@ -141,6 +141,8 @@ def hold_store_lock(
     try:
         kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
         _take(fd, kind, path, timeout=timeout, token=token, on_wait=on_wait)
+        if not shared:
+            _sweep_notes(path)
         note = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.owner")
         with contextlib.suppress(OSError):
             text = f"{os.getpid()} {socket.gethostname()}\n{what}\n".encode()
@@ -188,6 +190,19 @@ def _take(
                 "how long to wait",
             )
         time.sleep(_POLL_SECONDS)
+
+
+def _sweep_notes(path: Path) -> None:
+    """Removes the notes of holders that died without removing theirs (SIGKILL): taken while
+    the lock is held exclusive, so a note whose pid does not run here is no live holder's."""
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(path.parent):
+            if not (entry.startswith(path.name + ".") and entry.endswith(".owner")):
+                continue
+            pid = entry[len(path.name) + 1 :].split(".", 1)[0]
+            if pid.isascii() and pid.isdigit() and len(pid) <= 10 and not pid_alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    os.unlink(path.parent / entry)
 
 
 def _store_holders(path: Path) -> str:
