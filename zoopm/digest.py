@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import queue
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -24,20 +27,79 @@ class Digest:
 
 
 class Hasher:
-    """Feeds the same bytes to SHA-1 and SHA-256 at once, so a blob is read a single time."""
+    """Feeds the same bytes to SHA-1 and SHA-256 at once, so a blob is read a single time.
 
-    def __init__(self) -> None:
+    With parallel=True, once more than PARALLEL_AFTER bytes came, each hash runs in a thread of
+    its own, fed through a bounded queue: hashlib lets go of the GIL on large buffers, so the
+    hashing leaves the reader's critical path and the two hashes run side by side, while
+    memory stays bounded (at most _QUEUE_CHUNKS chunks wait per hash). Small files never
+    start a thread. Chunks handed to a parallel hasher must not change afterwards (bytes).
+    """
+
+    def __init__(self, *, parallel: bool = False) -> None:
         self._sha1 = hashlib.sha1(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         self.size = 0
+        self._parallel = parallel
+        self._workers: tuple[_HashWorker, ...] = ()
 
     def update(self, chunk: bytes | memoryview) -> None:
-        self._sha1.update(chunk)
-        self._sha256.update(chunk)
         self.size += len(chunk)
+        if not self._workers and self._parallel and self.size > PARALLEL_AFTER:
+            self._workers = (_HashWorker(self._sha1), _HashWorker(self._sha256))
+        if self._workers:
+            data = chunk if isinstance(chunk, bytes) else bytes(chunk)
+            for worker in self._workers:
+                worker.feed(data)
+        else:
+            self._sha1.update(chunk)
+            self._sha256.update(chunk)
 
     def digest(self) -> Digest:
+        for worker in self._workers:
+            worker.finish()
+        self._workers = ()
         return Digest(self.size, self._sha1.hexdigest(), self._sha256.hexdigest())
+
+    def close(self) -> None:
+        """Stops the hashing threads without waiting for them (the hash is not wanted)."""
+        for worker in self._workers:
+            worker.stop()
+        self._workers = ()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+PARALLEL_AFTER = 4 * CHUNK_SIZE
+_QUEUE_CHUNKS = 8
+
+
+class _HashWorker:
+    """One hash object updated in a daemon thread from a bounded queue of chunks."""
+
+    def __init__(self, hash_object: hashlib._Hash) -> None:
+        self._hash = hash_object
+        self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUE_CHUNKS)
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="zoopm-hash", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None and not self._stopped:
+            self._hash.update(chunk)
+
+    def feed(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def stop(self) -> None:
+        self._stopped = True
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(None)
 
 
 def digest_bytes(data: bytes) -> Digest:
@@ -47,10 +109,13 @@ def digest_bytes(data: bytes) -> Digest:
 
 
 def digest_stream(stream: BinaryIO) -> Digest:
-    hasher = Hasher()
-    while chunk := stream.read(CHUNK_SIZE):
-        hasher.update(chunk)
-    return hasher.digest()
+    hasher = Hasher(parallel=True)
+    try:
+        while chunk := stream.read(CHUNK_SIZE):
+            hasher.update(chunk)
+        return hasher.digest()
+    finally:
+        hasher.close()
 
 
 def digest_file(path: Path) -> Digest:

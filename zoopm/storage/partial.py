@@ -154,17 +154,25 @@ class Partial:
         os.lseek(self.fd, 0, os.SEEK_SET)
         self.kept = 0
 
-    def keep(self, url: str, size: int, pins: Pins) -> bool:
-        """Leaves the file for the next run (size bytes so far); False if it cannot be resumed."""
+    def keep(self, url: str, pins: Pins) -> int:
+        """Leaves the file for the next run; the bytes kept (0: none, it cannot be resumed).
+
+        The file's own length counts: an interrupt may land between hashing a chunk and
+        writing it, and the next run resumes from the length anyway.
+        """
+        try:
+            size = os.fstat(self.fd).st_size
+        except OSError:
+            size = 0
         if not self._recorded or size == 0:
             self.drop()
-            return False
+            return 0
         self.record(url, self.validator, size, pins)
         if not self._recorded:
             self.drop()
-            return False
+            return 0
         self.close()
-        return True
+        return size
 
     def drop(self) -> None:
         """Removes the file and its sidecar (only while the name still holds this file)."""

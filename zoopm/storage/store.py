@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
+import queue
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import threading
 import time
@@ -22,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoopm.atomic import TooLarge, atomic_write, fsync_dir, read_regular
-from zoopm.digest import CHUNK_SIZE, Digest, Hasher, digest_stream, is_sha1_hex, is_sha256_hex
+from zoopm.digest import (
+    CHUNK_SIZE,
+    PARALLEL_AFTER,
+    Digest,
+    Hasher,
+    digest_stream,
+    is_sha1_hex,
+    is_sha256_hex,
+)
 from zoopm.errors import (
     Cancelled,
     IntegrityError,
@@ -630,8 +641,11 @@ class BlobWriter:
         self._expected = expected
         self._label = label
         self._resume = resume
-        self._hasher = Hasher()
+        self._hasher = Hasher(parallel=True)
         self._done = False
+        # Where the file was at the kept bytes' end; writing back to disk starts from there.
+        self._written_back = 0
+        self._feeder: _FileFeeder | None = None
         self._partial: Partial | None = None
         # Bytes taken from a kept partial that are still part of the file being written.
         self.resumed_from = 0
@@ -675,12 +689,14 @@ class BlobWriter:
             # Interrupted while hashing: the partial stays exactly as it was, for the next run.
             self._done = True
             partial.close()
+            self._hasher.close()
             self._store._closed(self, kept=partial.kept)
             raise
         if offset != partial.kept:
             self.reset()
             return
         self.resumed_from = offset
+        self._written_back = offset
 
     def __enter__(self) -> BlobWriter:
         return self
@@ -735,20 +751,39 @@ class BlobWriter:
             )
         self._hasher.update(chunk)
         try:
-            _write_all(self._fd, chunk)
+            if self._feeder is None and self._hasher.size > PARALLEL_AFTER:
+                # A large blob: the file is written in a thread of its own, as it is hashed.
+                self._feeder = _FileFeeder(self._fd, self._written_back)
+            if self._feeder is not None:
+                self._feeder.put(chunk)
+            else:
+                _write_all(self._fd, chunk)
         except OSError as exc:
             self.abort()
             raise from_os_error(exc, self._store.root) from None
 
+    def _settle(self, *, check: bool = True) -> None:
+        """Waits until every chunk is in the file; raises the first write error if check."""
+        feeder, self._feeder = self._feeder, None
+        if feeder is not None:
+            try:
+                feeder.finish()
+            except OSError:
+                if check:
+                    raise
+
     def reset(self) -> None:
         """Starts over from byte 0 (a server ignored a resume request)."""
         try:
+            self._settle(check=False)
             os.ftruncate(self._fd, 0)
             os.lseek(self._fd, 0, os.SEEK_SET)
         except OSError as exc:
             self.abort()
             raise from_os_error(exc, self._store.root) from None
-        self._hasher = Hasher()
+        self._hasher.close()
+        self._hasher = Hasher(parallel=True)
+        self._written_back = 0
         self.resumed_from = 0
 
     def commit(self) -> Blob:
@@ -756,6 +791,10 @@ class BlobWriter:
         try:
             self._check(digest)
             try:
+                self._settle()
+                if os.fstat(self._fd).st_size != digest.size:
+                    # What was hashed is not what is in the file: never published.
+                    raise IntegrityError(f"{self._label}: the temp file is not the bytes hashed")
                 os.fsync(self._fd)
                 path = self._partial.take() if self._partial is not None else self._path
                 self._close_fd()
@@ -775,12 +814,15 @@ class BlobWriter:
             self.abort()
             return
         self._done = True
-        size = self.written
-        kept = self._partial.keep(self._resume.url, size, self._pins)
-        self._store._closed(self, kept=size if kept else 0)
+        self._hasher.close()
+        self._settle(check=False)
+        kept = self._partial.keep(self._resume.url, self._pins)
+        self._store._closed(self, kept=kept)
 
     def abort(self) -> None:
         self._done = True
+        self._hasher.close()
+        self._settle(check=False)
         if self._partial is not None:
             self._partial.drop()
         else:
@@ -811,6 +853,74 @@ class BlobWriter:
                 raise IntegrityError(
                     f"{self._label}: {name} mismatch: expected {want.lower()}, got {got}"
                 )
+
+
+_WRITEBACK_BYTES = 8 * CHUNK_SIZE
+_FEED_CHUNKS = 8
+
+
+class _FileFeeder:
+    """Writes chunks to a file in a daemon thread fed through a bounded queue, asking the kernel
+    to write each few MiB back to disk as it goes (so the final fsync is short, and most of a
+    kept partial is on disk should the power go). The first write error stops the writing and
+    is raised by the next put() or by finish()."""
+
+    def __init__(self, fd: int, offset: int) -> None:
+        self._fd = fd
+        self._position = self._written_back = offset
+        self._queue: queue.Queue[bytes | None] = queue.Queue(_FEED_CHUNKS)
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, name="zoopm-write", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drained, so that a put() waiting on a full queue never hangs
+            try:
+                _write_all(self._fd, chunk)
+                self._position += len(chunk)
+                if self._position - self._written_back >= _WRITEBACK_BYTES:
+                    _start_writeback(
+                        self._fd, self._written_back, self._position - self._written_back
+                    )
+                    self._written_back = self._position
+            except OSError as exc:
+                self._error = exc
+
+    def put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk if isinstance(chunk, bytes) else bytes(chunk))
+
+    def finish(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+@functools.cache
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's sync_file_range(2), which Python's os module lacks; None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Asks the kernel to start writing a range of the file to disk, without waiting for it."""
+    function = _sync_file_range()
+    if function is not None:
+        function(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE; a failure only costs speed
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
