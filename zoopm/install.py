@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from zoopm.errors import InstallError, IntegrityError, OfflineError, StaleLockEr
 from zoopm.formats.lockfile import Lock, LockedFile, LockedModel
 from zoopm.network.fetch import Fetcher
 from zoopm.reporting import Reporter
+from zoopm.storage.linknotes import changed_since_linked, write_note, zoopm_was_last
 from zoopm.storage.materialize import ModelsTree, Refused
 from zoopm.storage.record import ADOPTED, Placed, Record, read_record, write_record
 from zoopm.storage.store import Expected, Store
@@ -214,13 +216,37 @@ def _kept(
             return None
         if not tree.ctime_moved(action.rel, placed):
             return "keep"
+        if _linked_last_by_zoopm(
+            store, action.file.sha256, _lstat(store.blob_path(action.file.sha256))
+        ):
+            return "keep"
         suspect = store.prove(action.file.sha256, action.file.size, suspect=True)
         return "refresh" if suspect is not None else None
     if not tree.ctime_moved(action.rel, placed):
         return "keep"
     # ctime moves when the same blob is linked elsewhere, and when someone writes the file
-    # and puts its mtime back: only the bytes can tell which.
+    # and puts its mtime back. The blob's link note tells the first (one stat); else only the
+    # bytes can tell which.
+    if placed.how == "hardlink" and _linked_last_by_zoopm(
+        store, action.file.sha256, tree.lstat(action.rel)
+    ):
+        return "keep"
     return "refresh" if tree.holds(action.rel, action.file.sha256) else None
+
+
+def _linked_last_by_zoopm(store: Store, sha256: str, info: os.stat_result | None) -> bool:
+    """Whether info (of a blob, or of a placed hard link of it) shows the inode as zoopm left
+    it after last linking that blob, so that its moved ctime was zoopm's doing."""
+    return (
+        info is not None and stat.S_ISREG(info.st_mode) and zoopm_was_last(store.root, sha256, info)
+    )
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
 
 
 def _refuse_if_foreign(tree: ModelsTree, action: FileAction, placed: Placed | None) -> None:
@@ -355,6 +381,10 @@ class _Materialiser:
                 info = tree.lstat(f"{name}/{path}")
                 if info is not None and info.st_ino == entry.inode:
                     files[path] = dataclasses.replace(entry, ctime_ns=info.st_ctime_ns)
+                    if entry.how == "hardlink":
+                        # The blob's inode as this run left it: another project seeing this
+                        # ctime knows the change was zoopm linking it (storage/linknotes.py).
+                        write_note(self.store.root, entry.sha256, info.st_ino, info.st_ctime_ns)
 
     def _write_intents(self, tree: ModelsTree) -> None:
         """Writes the record before anything is placed: after a crash, a file found at one of
@@ -397,6 +427,8 @@ class _Materialiser:
             and owned.sha256 == file.sha256
             and not owned.pending
         )
+        # So does a blob whose inode something changed since zoopm last linked it.
+        suspect = suspect or _changed_since_linked(self.store, file.sha256)
         blob = self.store.prove(file.sha256, file.size, file.sha1, suspect=suspect)
         if blob is None:
             # Changed or removed since the fetch step (another project wrote through a hard
@@ -432,6 +464,11 @@ class _Materialiser:
         record = Record(self.models, self.plan.project, str(self.plan.models_dir))
         write_record(self.plan.models_dir, record)
         self.written_at = time.monotonic()
+
+
+def _changed_since_linked(store: Store, sha256: str) -> bool:
+    info = _lstat(store.blob_path(sha256))
+    return info is not None and changed_since_linked(store.root, sha256, info)
 
 
 def _left_message(models_dir: Path, name: str, path: str) -> str:

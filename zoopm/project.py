@@ -440,6 +440,7 @@ class Project:
         """Writes down what this no-op verdict rested on (zoopm.storage.freshness), so that the
         next install, if nothing of it changed, answers without parsing anything."""
         from zoopm.storage import freshness
+        from zoopm.storage.linknotes import note_path
         from zoopm.storage.record import RECORD_NAME
 
         models = plan.models_dir
@@ -458,6 +459,9 @@ class Project:
                     stats.append((directory, False))
             stats.append((str(models.joinpath(*parts)), False))
             placed = plan.record.placed(name, path)
+            if placed is not None and placed.how in ("hardlink", "symlink"):
+                # The link note can make a moved ctime zoopm's own doing (install._kept).
+                stats.append((str(note_path(self.store.root, placed.sha256)), False))
             if placed is not None and placed.how == "symlink":
                 blob = str(self.store.blob_path(placed.sha256))
                 stats += [(blob, False), (blob, True)]

@@ -16,6 +16,7 @@ from pathlib import Path
 from zoopm.errors import StoreError, ZoopmError
 from zoopm.formats.lockfile import read_lock
 from zoopm.reporting import Reporter
+from zoopm.storage.linknotes import forget_notes
 from zoopm.storage.store import Registered, Store
 
 # Quarantined blobs are kept this long for inspection; downloads kept for resuming, this long
@@ -94,6 +95,7 @@ def collect(
     partial_bytes = 0
     if not dry_run:
         store.remove_blobs(names)
+        forget_notes(store.root, names)
         store.remove_aliases(aliases)
         for item in old:
             store.remove_quarantined(item)
