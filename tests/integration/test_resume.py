@@ -184,8 +184,20 @@ def test_a_download_killed_with_sigkill_at_70_percent_goes_on_from_there(
     _installed(model, store_dir)
 
 
-def test_ctrl_c_keeps_the_download_says_so_in_one_line_and_exits_130(
-    model: Model, file_server: FileServer, store_dir: Path, isolated_env: Path, zoopm: Zoopm
+@pytest.mark.parametrize(
+    ("signum", "code", "what"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["sigint", "sigterm"],
+)
+def test_ctrl_c_or_sigterm_keeps_the_download_and_says_so_in_one_line(
+    model: Model,
+    file_server: FileServer,
+    store_dir: Path,
+    isolated_env: Path,
+    zoopm: Zoopm,
+    signum: signal.Signals,
+    code: int,
+    what: str,
 ) -> None:
     file_server.throttle(RATE)
     base = file_server.bytes_sent(PATH)  # locking downloaded the binary once
@@ -193,16 +205,18 @@ def test_ctrl_c_keeps_the_download_says_so_in_one_line_and_exits_130(
     process = spawn(["install"], project=model.project, home=isolated_env)
     while file_server.bytes_sent(PATH) < 0.5 * SIZE + base and not has_exited(process.pid):
         time.sleep(0.002)
-    signal_unreaped(process.pid, signal.SIGINT)
+    signal_unreaped(process.pid, signum)
     stopped = finish(process, ["install"], started, 30)
     file_server.throttle(None)
+    _until_quiet(file_server)
 
-    assert stopped.returncode == 130, stopped.describe()
+    assert stopped.returncode == code, stopped.describe()
     assert not stopped.has_traceback, stopped.describe()
     [line] = stopped.error_lines
-    assert re.fullmatch(
-        r"error: interrupted; kept \d+\.\d MiB of 1 download for the next run", line
-    ), line
+    assert re.fullmatch(rf"error: {what}; kept \d+\.\d MiB of 1 download for the next run", line), (
+        line
+    )
+    assert stopped.hint_lines == ["hint: run the command again to resume"]
     part, sidecar = _kept(store_dir)
     kept = part.stat().st_size
     assert kept >= 0.4 * SIZE  # sent is not yet received: some may sit in socket buffers
