@@ -384,7 +384,7 @@ class _Materialiser:
                     if entry.how == "hardlink":
                         # The blob's inode as this run left it: another project seeing this
                         # ctime knows the change was zoopm linking it (storage/linknotes.py).
-                        write_note(self.store.root, entry.sha256, info.st_ino, info.st_ctime_ns)
+                        write_note(self.store.root, entry.sha256, info)
 
     def _write_intents(self, tree: ModelsTree) -> None:
         """Writes the record before anything is placed: after a crash, a file found at one of
@@ -395,6 +395,13 @@ class _Materialiser:
             fresh = tree.describe(f"{name}/{path}", entry.sha256) if entry else None
             if fresh is not None and entry is not None:
                 self.models[name][path] = dataclasses.replace(fresh, how=entry.how)
+                info = tree.lstat(f"{name}/{path}") if entry.how == "hardlink" else None
+                if info is not None and (info.st_ino, info.st_ctime_ns) == (
+                    fresh.inode,
+                    fresh.ctime_ns,
+                ):
+                    # Just hashed: the other projects sharing this inode need not hash it too.
+                    write_note(self.store.root, entry.sha256, info)
         for action in self.plan.place:
             current = self._entry(action.model.name, action.file.path)
             if current is not None and current.pending and current.sha256 != action.file.sha256:

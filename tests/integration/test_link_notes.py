@@ -4,6 +4,7 @@ behind zoopm's back is hashed before anyone links it again."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,47 @@ def test_a_blob_changed_with_its_stamp_put_back_is_hashed_before_a_new_project_l
     assert run.exit_code == 0, run.stderr
     assert (fresh / "models" / "tiny" / BINARY).read_bytes() == good
     assert list((store_dir / "quarantine").iterdir())  # the written blob was moved aside
+
+
+def no_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object) -> None:
+        raise AssertionError("hashed a file")
+
+    monkeypatch.setattr("zoopm.digest.Hasher.update", refuse)
+
+
+def test_after_a_sibling_is_deleted_one_project_hashes_and_the_others_need_not(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    projects = [hardlinked_project(tmp_path / name, tiny_net) for name in ("a", "b", "c")]
+    for project in projects:
+        assert zoopm("install", project=project).exit_code == 0
+    shutil.rmtree(projects[1] / "models")  # unlinking moves every shared inode's ctime
+
+    first = zoopm("install", project=projects[0])  # hashes once, and notes the inodes again
+    no_hashing(monkeypatch)
+    second = zoopm("install", project=projects[2])
+
+    assert first.exit_code == 0, first.stderr
+    assert second.exit_code == 0, second.stderr
+    assert "Nothing to do" in second.stderr
+
+
+def test_a_checkout_links_blobs_that_only_lost_links_without_hashing_them(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = hardlinked_project(tmp_path / "first", tiny_net)
+    old = hardlinked_project(tmp_path / "old", tiny_net)
+    for project in (first, old):
+        assert zoopm("install", project=project).exit_code == 0
+    shutil.rmtree(old)
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for name in ("zoo.toml", "zoo.lock"):
+        (checkout / name).write_bytes((first / name).read_bytes())
+    no_hashing(monkeypatch)
+
+    run = zoopm("install", "--frozen", project=checkout)
+
+    assert run.exit_code == 0, run.stderr
+    assert (checkout / "models" / "tiny" / BINARY).stat().st_nlink > 1

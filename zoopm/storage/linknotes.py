@@ -8,8 +8,13 @@ does: if the inode's ctime is still the one zoopm wrote down after its last link
 zoopm has changed the inode since. And before a blob is linked again, a ctime that is not the
 noted one means something else changed it: the blob is hashed first.
 
-Notes live in store/linked/<sha256[:2]>/<sha256> as "<inode> <ctime_ns>". They are a cache: a
-missing, unreadable or odd note only means the slower check (hashing) is made.
+Removing a link moves the ctime too (and lowers the link count): deleting an old checkout
+touches every blob it shared. Before linking, a blob that only lost links since its note is
+trusted by its stat, as it was before notes existed; a placed file in that state is hashed
+once, by the first install that sees it, which then notes the inode again for the others.
+
+Notes live in store/linked/<sha256[:2]>/<sha256> as "<inode> <ctime_ns> <links>". They are a
+cache: a missing, unreadable or odd note only means the slower check (hashing) is made.
 """
 
 from __future__ import annotations
@@ -28,34 +33,42 @@ def note_path(store_root: Path, sha256: str) -> Path:
     return store_root / NOTES_DIR / sha256[:2] / sha256
 
 
-def read_note(store_root: Path, sha256: str) -> tuple[int, int] | None:
+def read_note(store_root: Path, sha256: str) -> tuple[int, int, int] | None:
+    """(inode, ctime_ns, link count) as noted, or None."""
     try:
-        text = read_regular(note_path(store_root, sha256), 64, follow=False).decode("ascii")
+        text = read_regular(note_path(store_root, sha256), 96, follow=False).decode("ascii")
     except (OSError, TooLarge, UnicodeDecodeError):
         return None
-    inode, _, ctime = text.strip().partition(" ")
-    if not (inode.isdigit() and ctime.isdigit()):
+    fields = text.split()
+    if len(fields) != 3 or not all(field.isdigit() for field in fields):
         return None
-    return int(inode), int(ctime)
+    return int(fields[0]), int(fields[1]), int(fields[2])
 
 
 def zoopm_was_last(store_root: Path, sha256: str, info: os.stat_result) -> bool:
     """Whether info (an lstat of the blob, or of a file sharing its inode) shows the inode as
     zoopm left it after its last link: nothing else has changed it since."""
-    return read_note(store_root, sha256) == (info.st_ino, info.st_ctime_ns)
+    note = read_note(store_root, sha256)
+    return note is not None and note[:2] == (info.st_ino, info.st_ctime_ns)
 
 
 def changed_since_linked(store_root: Path, sha256: str, info: os.stat_result) -> bool:
-    """Whether the blob has a note that info contradicts: something but zoopm changed it."""
+    """Whether the blob's note shows something other than zoopm changed it since its last link
+    (other than removing links: see the module's docstring)."""
     note = read_note(store_root, sha256)
-    return note is not None and note != (info.st_ino, info.st_ctime_ns)
+    if note is None or note[:2] == (info.st_ino, info.st_ctime_ns):
+        return False
+    inode, _, links = note
+    return inode != info.st_ino or info.st_nlink >= links
 
 
-def write_note(store_root: Path, sha256: str, inode: int, ctime_ns: int) -> None:
+def write_note(store_root: Path, sha256: str, info: os.stat_result) -> None:
+    """Notes info (of the blob's inode, as zoopm just left it or just proved it)."""
     path = note_path(store_root, sha256)
+    text = f"{info.st_ino} {info.st_ctime_ns} {info.st_nlink}\n"
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, f"{inode} {ctime_ns}\n".encode(), durable=False)
+        atomic_write(path, text.encode(), durable=False)
 
 
 def forget_notes(store_root: Path, sha256s: Iterable[str]) -> None:
