@@ -148,12 +148,6 @@ class Partial:
         except OSError:
             self._recorded = False  # a directory planted at its name, a full disk: not kept
 
-    def restart(self) -> None:
-        """Empties the file for a download from byte 0."""
-        os.ftruncate(self.fd, 0)
-        os.lseek(self.fd, 0, os.SEEK_SET)
-        self.kept = 0
-
     def keep(self, url: str, pins: Pins) -> int:
         """Leaves the file for the next run; the bytes kept (0: none, it cannot be resumed).
 

@@ -796,8 +796,12 @@ class BlobWriter:
                     # What was hashed is not what is in the file: never published.
                     raise IntegrityError(f"{self._label}: the temp file is not the bytes hashed")
                 os.fsync(self._fd)
-                path = self._partial.take() if self._partial is not None else self._path
+                if self._partial is not None:
+                    # From here on the file is an ordinary temp file of this process.
+                    self._path = self._partial.take()
                 self._close_fd()
+                self._partial = None
+                path = self._path
             except OSError as exc:
                 raise from_os_error(exc, self._store.root) from None
             blob = self._store._publish(path, digest)
