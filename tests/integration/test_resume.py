@@ -423,6 +423,19 @@ def _sidecar_header_injection(sidecar: Path, outside: Path) -> None:
     sidecar.write_text(json.dumps(data))
 
 
+def _sidecar_other_pins(sidecar: Path, outside: Path) -> None:
+    # The lock moved on to other bytes at the same URL: what was kept is of the old ones.
+    data = json.loads(sidecar.read_text())
+    data["pins"]["sha256"] = "0" * 64
+    sidecar.write_text(json.dumps(data))
+
+
+def _sidecar_weak_validator(sidecar: Path, outside: Path) -> None:
+    data = json.loads(sidecar.read_text())
+    data["validator"] = "W/" + data["validator"]
+    sidecar.write_text(json.dumps(data))
+
+
 def _sidecar_symlink(sidecar: Path, outside: Path) -> None:
     # A perfectly good sidecar, but reached through a symlink: never followed.
     outside.write_bytes(sidecar.read_bytes())
@@ -449,6 +462,8 @@ def _sidecar_directory(sidecar: Path, outside: Path) -> None:
         _sidecar_other_url,
         _sidecar_size_past_the_part,
         _sidecar_header_injection,
+        _sidecar_other_pins,
+        _sidecar_weak_validator,
         _sidecar_symlink,
         _sidecar_fifo,
         _sidecar_directory,

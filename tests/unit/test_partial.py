@@ -12,7 +12,7 @@ from pathlib import Path
 
 from zoopm.digest import digest_bytes
 from zoopm.storage.locks import host_tag
-from zoopm.storage.partial import STALE_SECONDS
+from zoopm.storage.partial import STALE_SECONDS, ResumeKey
 from zoopm.storage.store import Expected, Store
 
 DAY = 24 * 3600.0
@@ -91,3 +91,27 @@ def test_a_partial_whose_blob_is_stored_or_that_lost_its_sidecar_goes_at_once(
 
 def test_clean_partials_of_a_store_without_tmp_removes_nothing(tmp_path: Path) -> None:
     assert Store(tmp_path / "none").clean_partials(0.0) == (0, 0)
+
+
+def test_a_partial_another_process_is_writing_is_left_alone_and_a_temp_file_used(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path)
+    data = b"the blob" * 1000
+    digest = digest_bytes(data)
+    key = ResumeKey(f"sha256-{digest.sha256}", "http://host/blob")
+    (tmp_path / "tmp").mkdir()
+    busy = _kept(tmp_path / "tmp", key.key, 10)
+    fd = os.open(busy, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # another zoopm is writing it
+
+        with store.writer(Expected(sha256=digest.sha256), "blob", resume=key) as writer:
+            assert writer.written == 0
+            writer.write(data)
+            blob = writer.commit()
+    finally:
+        os.close(fd)
+
+    assert blob.path.read_bytes() == data
+    assert busy.read_bytes() == b"k" * 10
