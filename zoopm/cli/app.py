@@ -168,12 +168,5 @@ def models_text(count: int) -> str:
     return f"{count} model" + ("" if count == 1 else "s")
 
 
-def relative(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 def main() -> None:
     app(prog_name="zoopm")
