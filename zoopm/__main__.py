@@ -25,9 +25,9 @@ def main() -> None:
     signal.signal(signal.SIGINT, _on_sigint)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        from zoopm.fastpath import noop_install
+        from zoopm.fastpath import run_install
 
-        code = noop_install(sys.argv[1:])
+        code = run_install(sys.argv[1:])
         if code is not None:
             sys.exit(code)
         from zoopm.cli import main as cli_main

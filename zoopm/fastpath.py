@@ -1,12 +1,17 @@
-"""`zoopm install` with nothing to do, answered before the command-line framework loads.
+"""`zoopm install`, run before the command-line framework loads.
 
-A no-op install is the command a project's scripts run most (before every training run, in
-every CI job), and loading typer and rich costs several times what the check itself does. So
-__main__ asks here first: for `install` with only flags that cannot change a no-op's outcome,
-the same read-only plan Project.install makes without its lock is made, and if it has nothing
-to do its one line is printed. Anything else (another command, another flag, any error, any
-work to do) returns None and the full CLI runs from the start, so every message and exit code
-stays the CLI's own.
+install is the command a project's scripts run most (before every training run, in every CI
+job, in every fresh checkout), and loading typer costs more than a no-op install's own work.
+So __main__ asks here first. For `install` with the global options and install's own
+--frozen/--locked/--offline only:
+
+- if the witness of the last no-op (zoopm.storage.freshness) still holds, its line is printed
+  without loading anything else;
+- otherwise the install runs through zoopm.runner, the very runner every CLI command uses,
+  with the same messages, errors and exit codes.
+
+Anything else (another command or flag, --help, a malformed option) returns None, and the full
+CLI parses the command line from the start.
 """
 
 from __future__ import annotations
@@ -14,42 +19,58 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
-# Global options that a no-op install honours the same way; -C takes a value.
-_FLAGS = {"-q": "quiet", "--quiet": "quiet", "-v": "", "--verbose": "", "--no-progress": ""}
-# install's own flags that cannot change what a no-op does: --frozen only adds a check that a
-# no-op plan (zoo.lock matching zoo.toml) has passed; --offline forbids requests it makes none of.
+# Global options (-C takes a value) and install's own flags that the runner honours as typer
+# would hand them over.
+_GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose", "--no-progress"}
 _INSTALL_FLAGS = {"--frozen", "--locked", "--offline"}
 
 
-def noop_install(argv: list[str]) -> int | None:
-    """0 if argv is an install that had nothing to do (and said so); None to run the full CLI."""
-    parsed = _parse(argv)
-    if parsed is None:
+class _Install(NamedTuple):
+    start: Path | None
+    flags: frozenset[str]
+
+    def has(self, *names: str) -> bool:
+        return any(name in self.flags for name in names)
+
+
+def run_install(argv: list[str]) -> int | None:
+    """The exit code of the install argv asks for, or None if argv is for the full CLI."""
+    asked = _parse(argv)
+    if asked is None:
         return None
-    start, quiet = parsed
-    # The last full check's witnessed answer, if not one of its inputs changed since; else the
-    # full check itself (which writes a new witness when it finds nothing to do).
-    found = _recalled(start) or _checked(start)
-    if found is None:
-        return None
-    if not quiet:
-        from zoopm.ui import nothing_to_do_line, printable
+    quiet = asked.has("-q", "--quiet")
+    found = _recalled(asked.start if asked.start is not None else Path.cwd())
+    if found is not None:
+        # The last full check found nothing to do, and not one of its inputs changed since.
+        if not quiet:
+            from zoopm.ui import nothing_to_do_line, printable
 
-        kept, models_dir = found
-        print(printable(nothing_to_do_line(kept, models_dir), keep="\t"), file=sys.stderr)
-    return 0
+            kept, models_dir = found
+            print(printable(nothing_to_do_line(kept, models_dir), keep="\t"), file=sys.stderr)
+        return 0
+    from zoopm.runner import Finished, RunOptions, run
+    from zoopm.ui import install_summary
 
-
-def _checked(start: Path) -> tuple[int, Path] | None:
+    options = RunOptions(
+        asked.start,
+        quiet=quiet,
+        verbose=asked.has("-v", "--verbose"),
+        progress=not asked.has("--no-progress"),
+        offline=asked.has("--offline"),
+    )
+    frozen = asked.has("--frozen", "--locked")
     try:
-        from zoopm.project import Project
-
-        plan = Project.discover(start).noop_plan()
-    except Exception:
-        # The full CLI reports every problem with its message and hint; this path only skips.
-        return None
-    return (len(plan.keep), plan.models_dir) if plan is not None else None
+        run(
+            options,
+            lambda project, reporter: reporter.info(
+                install_summary(project.install(frozen=frozen))
+            ),
+        )
+    except Finished as finished:
+        return finished.code
+    return 0
 
 
 def _recalled(start: Path) -> tuple[int, Path] | None:
@@ -73,23 +94,25 @@ def _recalled(start: Path) -> tuple[int, Path] | None:
     return None
 
 
-def _parse(argv: list[str]) -> tuple[Path, bool] | None:
-    start = Path.cwd()
-    quiet = False
+def _parse(argv: list[str]) -> _Install | None:
+    start: Path | None = None
+    flags: set[str] = set()
     words = iter(argv)
     for word in words:
         if word in ("-C", "--project"):
             value = next(words, None)
             if value is None:
                 return None
-            start = start / value
+            start = Path(value)
         elif word.startswith("--project="):
-            start = start / word.partition("=")[2]
-        elif word in _FLAGS:
-            quiet = quiet or _FLAGS[word] == "quiet"
+            start = Path(word.partition("=")[2])
+        elif word in _GLOBAL_FLAGS:
+            flags.add(word)
         elif word == "install":
             rest = list(words)
-            return (start, quiet) if all(flag in _INSTALL_FLAGS for flag in rest) else None
+            if all(flag in _INSTALL_FLAGS for flag in rest):
+                return _Install(start, frozenset(flags | set(rest)))
+            return None
         else:
             return None
     return None

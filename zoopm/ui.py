@@ -15,6 +15,8 @@ from zoopm.reporting import NullProgress, Progress
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
 
+    from zoopm.install import InstallResult
+
 
 # Characters that reorder or hide text on a terminal (bidi overrides and isolates).
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -49,8 +51,34 @@ def relative(path: Path) -> str:
 
 
 def nothing_to_do_line(kept: int, models_dir: Path) -> str:
-    """What a no-op install says (the CLI and the fast path in __main__ say it alike)."""
+    """What a no-op install says (also when answered from its witness, before the CLI loads)."""
     return f"Nothing to do: {kept} files already in place in {relative(models_dir)}/"
+
+
+def install_summary(result: InstallResult) -> str:
+    """The one line an install ends with."""
+    plan = result.plan
+    if plan.nothing_to_do:
+        return nothing_to_do_line(result.kept, plan.models_dir)
+    parts = [f"placed {files_text(result.placed)} in {relative(plan.models_dir)}/"]
+    if plan.fetch:
+        blobs = len(plan.fetch_blobs)
+        noun = "blob" if blobs == 1 else "blobs"
+        parts.append(f"{blobs} new {noun} in the store ({human_size(plan.fetch_bytes)})")
+    if result.removed:
+        parts.append(f"removed {result.removed}")
+    if result.kept:
+        parts.append(f"{result.kept} unchanged")
+    text = ", ".join(parts)
+    return text[0].upper() + text[1:]
+
+
+def files_text(count: int) -> str:
+    return f"{count} file" + ("" if count == 1 else "s")
+
+
+def models_text(count: int) -> str:
+    return f"{count} model" + ("" if count == 1 else "s")
 
 
 def human_size(n: int) -> str:

@@ -1,4 +1,4 @@
-"""A no-op install answers before the command-line framework loads, and says what the CLI says."""
+"""`zoopm install` runs before the command-line framework loads, and says what the CLI says."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.cli import Zoopm
 from tests.support.projects import write_project
-from zoopm.fastpath import noop_install
+from zoopm.fastpath import run_install
 
 
 def zoopm_process(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -81,21 +81,37 @@ def test_quiet_no_op_prints_nothing(installed: Path) -> None:
     assert said(run) == []
 
 
-def test_an_install_with_work_to_do_goes_to_the_full_cli(installed: Path) -> None:
+def test_an_install_with_work_to_do_runs_without_typer_too(installed: Path) -> None:
     (installed / "models" / "tiny" / "deploy.prototxt").unlink()
 
     run = zoopm_process(["install"], installed)
 
     assert run.returncode == 0, run.stderr
-    assert "typer" in imported(run)
+    assert "typer" not in imported(run)
     assert (installed / "models" / "tiny" / "deploy.prototxt").is_file()
-    assert any(line.startswith("Placed 1 file") for line in said(run))
+    assert said(run) == ["Placed 1 file in models/, 3 unchanged"]
+
+
+def test_a_first_install_runs_without_typer_and_says_what_the_cli_says(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("fast", "full"):
+        write_project(tmp_path / name, {"tiny": f'{{ path = "{tiny_net}" }}'})
+    monkeypatch.chdir(tmp_path)
+
+    fast = zoopm_process(["-C", "fast", "install"], tmp_path)
+    monkeypatch.setenv("ZOOPM_HOME", str(tmp_path / "another-home"))  # an empty store again
+    full = zoopm("-C", "full", "install")
+
+    assert fast.returncode == full.exit_code == 0, fast.stderr
+    assert "typer" not in imported(fast)
+    assert [line.replace("fast/", "full/") for line in said(fast)] == full.stderr.splitlines()
 
 
 @pytest.mark.parametrize(
     "args",
     [
-        ["install", "--link-mode", "copy"],  # may have work: files placed in another mode
+        ["install", "--link-mode", "copy"],
         ["install", "--dry-run"],
         ["install", "--jobs", "2"],
         ["install", "extra"],
@@ -111,7 +127,7 @@ def test_anything_but_a_plain_install_is_left_to_the_full_cli(
 ) -> None:
     monkeypatch.chdir(installed)
 
-    assert noop_install(args) is None
+    assert run_install(args) is None
 
 
 def test_a_broken_zoo_toml_gets_the_clis_error_and_hint(installed: Path) -> None:

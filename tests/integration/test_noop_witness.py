@@ -18,7 +18,7 @@ import pytest
 from tests.support.cli import Zoopm
 from tests.support.projects import write_project
 from zoopm import Project
-from zoopm.fastpath import noop_install
+from zoopm.fastpath import run_install
 from zoopm.storage import freshness
 
 
@@ -29,13 +29,47 @@ def no_racy_window(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(freshness, "RACY_NS", 0)
 
 
+class _InstallRan(Exception):
+    pass
+
+
+def says_nothing_to_do(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    witness_only: bool = False,
+) -> bool:
+    """Whether `zoopm install`, run as __main__ runs it (before the CLI loads), says there is
+    nothing to do. With witness_only, only the witness may answer: running the install (and
+    its full check) is refused, and counts as not saying it."""
+
+    def refuse(*_args: object) -> None:
+        raise _InstallRan
+
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        if witness_only:
+            patch.setattr("zoopm.runner.run", refuse)
+        try:
+            code = run_install(["install"])
+        except _InstallRan:
+            return False
+    return code == 0 and capsys.readouterr().err.startswith("Nothing to do")
+
+
 @pytest.fixture
-def project(tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(
+    tmp_path: Path,
+    tiny_net: Path,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Path:
     root = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
     assert zoopm("install", project=root).exit_code == 0
     monkeypatch.chdir(root)
     time.sleep(0.02)
-    assert noop_install(["install"]) == 0  # a full check: it writes the witness
+    assert says_nothing_to_do(capsys, monkeypatch)  # a full check: it writes the witness
     assert witness(root).is_file()
     return root
 
@@ -48,27 +82,14 @@ def full_check_says_noop(root: Path) -> bool:
     return Project.discover(root).noop_plan() is not None
 
 
-def fast_answer(monkeypatch: pytest.MonkeyPatch, *, full_check: bool = True) -> int | None:
-    """What `zoopm install` answers before the CLI loads; without full_check, only the witness
-    may answer (the full check fails as a broken project would, so the fast path declines)."""
-    if full_check:
-        return noop_install(["install"])
-
-    def refuse(self: Project, *args: object) -> None:
-        raise RuntimeError("the full check ran")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(Project, "noop_plan", refuse)
-        return noop_install(["install"])
-
-
 def test_an_unchanged_project_is_answered_from_the_witness_alone(
     project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
 
-    assert fast_answer(monkeypatch, full_check=False) == 0
+    assert run_install(["install"]) == 0
     assert capsys.readouterr().err == "Nothing to do: 4 files already in place in models/\n"
+    assert says_nothing_to_do(capsys, monkeypatch, witness_only=True)
 
 
 def _rewrite_same_size(root: Path) -> None:
@@ -144,34 +165,42 @@ TAMPERINGS: dict[str, Callable[[Path], None]] = {
 
 @pytest.mark.parametrize("tamper", TAMPERINGS.values(), ids=TAMPERINGS.keys())
 def test_after_any_change_the_fast_answer_is_the_full_checks(
-    project: Path, monkeypatch: pytest.MonkeyPatch, tamper: Callable[[Path], None]
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tamper: Callable[[Path], None],
 ) -> None:
     time.sleep(0.02)
     tamper(project)
 
-    expected = 0 if full_check_says_noop(project) else None
+    expected = full_check_says_noop(project)
 
-    assert fast_answer(monkeypatch) == expected
+    assert says_nothing_to_do(capsys, monkeypatch) == expected
 
 
 def test_a_changed_environment_is_not_answered_from_the_witness(
-    project: Path, monkeypatch: pytest.MonkeyPatch, zoopm: Zoopm
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("ZOOPM_JOBS", "many")
 
-    assert fast_answer(monkeypatch) is None
-    assert zoopm("install").exit_code == 2  # the full CLI says what is wrong
+    assert not says_nothing_to_do(capsys, monkeypatch, witness_only=True)
+    assert run_install(["install"]) == 2  # and the install says what is wrong
+    assert "ZOOPM_JOBS" in capsys.readouterr().err
 
 
 def test_a_witness_is_not_written_for_files_changed_within_the_racy_window(
-    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    tiny_net: Path,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr(freshness, "RACY_NS", 60_000_000_000)
     root = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
     assert zoopm("install", project=root).exit_code == 0
     monkeypatch.chdir(root)
 
-    assert noop_install(["install"]) == 0
+    assert says_nothing_to_do(capsys, monkeypatch)
 
     assert not witness(root).exists()
 
@@ -182,53 +211,76 @@ def test_a_witness_is_not_written_for_files_changed_within_the_racy_window(
     ids=["empty", "broken", "list", "partial", "huge"],
 )
 def test_a_damaged_witness_only_costs_the_full_check(
-    project: Path, monkeypatch: pytest.MonkeyPatch, content: bytes
+    project: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
 ) -> None:
     witness(project).write_bytes(content)
 
-    assert fast_answer(monkeypatch, full_check=False) is None
-    assert fast_answer(monkeypatch) == 0  # answered by the full check, which writes it anew
+    assert not says_nothing_to_do(capsys, monkeypatch, witness_only=True)
+    assert says_nothing_to_do(capsys, monkeypatch)  # the full check, which writes it anew
     assert json.loads(witness(project).read_bytes())["format"] == freshness.FORMAT
 
 
-def test_a_witness_of_another_project_does_not_answer_for_this_one(
-    project: Path, tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _other_project(tmp_path: Path, tiny_net: Path, zoopm: Zoopm) -> Path:
     other = write_project(tmp_path / "other", {"tiny": f'{{ path = "{tiny_net}" }}'})
-    assert zoopm("lock", project=other).exit_code == 0
+    assert zoopm("lock", project=other).exit_code == 0  # locked, not installed
+    return other
+
+
+def test_a_witness_of_another_project_does_not_answer_for_this_one(
+    project: Path,
+    tmp_path: Path,
+    tiny_net: Path,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    other = _other_project(tmp_path, tiny_net, zoopm)
     witness(other).symlink_to(witness(project))
     monkeypatch.chdir(other)
 
-    assert fast_answer(monkeypatch) is None  # other's models are not installed
+    assert not says_nothing_to_do(capsys, monkeypatch)
+    assert (other / "models" / "tiny" / "deploy.prototxt").is_file()  # it was installed
 
 
 def test_a_witness_copied_from_another_project_does_not_answer_for_this_one(
-    project: Path, tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+    project: Path,
+    tmp_path: Path,
+    tiny_net: Path,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    other = write_project(tmp_path / "other", {"tiny": f'{{ path = "{tiny_net}" }}'})
-    assert zoopm("lock", project=other).exit_code == 0
+    other = _other_project(tmp_path, tiny_net, zoopm)
     shutil.copyfile(witness(project), witness(other))
     monkeypatch.chdir(other)
 
-    assert fast_answer(monkeypatch) is None
+    assert not says_nothing_to_do(capsys, monkeypatch)
+    assert (other / "models" / "tiny" / "deploy.prototxt").is_file()
 
 
 def test_in_symlink_mode_a_blob_gone_from_the_store_is_noticed(
-    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    tiny_net: Path,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     root = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
-    text = (
-        (root / "zoo.toml").read_text().replace("[project]\n", '[project]\nlink-mode = "symlink"\n')
+    text = (root / "zoo.toml").read_text()
+    (root / "zoo.toml").write_text(
+        text.replace("[project]\n", '[project]\nlink-mode = "symlink"\n')
     )
-    (root / "zoo.toml").write_text(text)
     assert zoopm("install", project=root).exit_code == 0
     monkeypatch.chdir(root)
     time.sleep(0.02)
-    assert fast_answer(monkeypatch) == 0
-    assert fast_answer(monkeypatch, full_check=False) == 0
+    assert says_nothing_to_do(capsys, monkeypatch)
+    assert says_nothing_to_do(capsys, monkeypatch, witness_only=True)
     blob = (root / "models" / "tiny" / "deploy.prototxt").resolve()
 
     blob.unlink()
 
     assert not full_check_says_noop(root)
-    assert fast_answer(monkeypatch) is None
+    assert not says_nothing_to_do(capsys, monkeypatch)

@@ -6,10 +6,9 @@ from typing import Annotated
 
 import typer
 
-from zoopm.cli.app import JobsOption, app, files_text, models_text, run
-from zoopm.install import InstallResult
+from zoopm.cli.app import JobsOption, app, run
 from zoopm.project import Project
-from zoopm.ui import ConsoleReporter, human_size, nothing_to_do_line, printable, relative
+from zoopm.ui import ConsoleReporter, human_size, install_summary, models_text, printable, relative
 
 
 @app.command()
@@ -88,28 +87,9 @@ def install(
         if dry_run:
             show_plan(project)
             return
-        _report_install(project.install(frozen=frozen, link_mode=link_mode), reporter)
+        reporter.info(install_summary(project.install(frozen=frozen, link_mode=link_mode)))
 
     run(ctx, action, offline=offline, jobs=jobs)
-
-
-def _report_install(result: InstallResult, reporter: ConsoleReporter) -> None:
-    plan = result.plan
-    where = relative(plan.models_dir)
-    if plan.nothing_to_do:
-        reporter.info(nothing_to_do_line(result.kept, plan.models_dir))
-        return
-    parts = [f"placed {files_text(result.placed)} in {where}/"]
-    if plan.fetch:
-        blobs = len(plan.fetch_blobs)
-        noun = "blob" if blobs == 1 else "blobs"
-        parts.append(f"{blobs} new {noun} in the store ({human_size(plan.fetch_bytes)})")
-    if result.removed:
-        parts.append(f"removed {result.removed}")
-    if result.kept:
-        parts.append(f"{result.kept} unchanged")
-    text = ", ".join(parts)
-    reporter.info(text[0].upper() + text[1:])
 
 
 @app.command()
@@ -137,7 +117,7 @@ def add(
         added = project.add(model, name=name, install=not no_install)
         reporter.info(f"Added {added.spec.name} ({added.spec.source.describe()}) to zoo.toml")
         if added.installed is not None:
-            _report_install(added.installed, reporter)
+            reporter.info(install_summary(added.installed))
 
     run(ctx, action, jobs=jobs)
 
@@ -156,7 +136,7 @@ def remove(
         installed = project.remove(name, install=not no_install)
         reporter.info(f"Removed {name} from zoo.toml and zoo.lock")
         if installed is not None:
-            _report_install(installed, reporter)
+            reporter.info(install_summary(installed))
 
     run(ctx, action)
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from zoopm.cli.app import app, files_text, models_text, run
+from zoopm.cli.app import app, run
 from zoopm.errors import EXIT_FAILURE
 from zoopm.project import Project
-from zoopm.ui import ConsoleReporter, human_size, printable, relative
+from zoopm.ui import ConsoleReporter, files_text, human_size, models_text, printable, relative
 
 if TYPE_CHECKING:
     from zoopm.operations.gc import GcResult
