@@ -22,7 +22,9 @@ class Reporter(Protocol):
 
     def info(self, message: str) -> None: ...
 
-    def transfer(self, label: str, total: int | None) -> Progress: ...
+    def transfer(self, label: str, total: int | None) -> Progress:
+        """A progress bar for total bytes; label says what is done ("downloading tiny/x")."""
+        ...
 
 
 class NullProgress:

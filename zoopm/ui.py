@@ -131,7 +131,7 @@ class ConsoleReporter:
 
     def transfer(self, label: str, total: int | None) -> Progress:
         if not self._bars:
-            self.debug(f"downloading {label}")
+            self.debug(label)
             return NullProgress()
         with self._lock:
             if self._progress is None:

@@ -138,7 +138,7 @@ class Fetcher:
         for fresh in (False, True):
             if self._token is not None:
                 self._token.check()
-            progress = self._reporter.transfer(label, expected.size)
+            progress = self._reporter.transfer(f"downloading {label}", expected.size)
             resumed = False
             try:
                 with self._store.writer(

@@ -1,5 +1,9 @@
-"""Locks between processes: they name whom they wait for and give up after a bound (filelock;
-flock(2) for the store-wide shared/exclusive lock)."""
+"""Locks between processes: they name whom they wait for and give up after a bound.
+
+flock(2) throughout: the kernel lets go when a holder dies (even after SIGKILL), and the
+store-wide lock needs its shared mode. (filelock was used before; it cost 25 ms of imports on
+every command that takes a lock, for portability zoopm has no use for: it needs POSIX anyway.)
+"""
 
 from __future__ import annotations
 
@@ -53,49 +57,51 @@ def hold_lock(
     """Holds the lock file at path; waits at most timeout seconds, saying once whom it waits for.
 
     The holder writes its pid and host beside the lock, so a waiter can name it. Ctrl-C (the
-    token) ends the wait at once.
+    token) ends the wait at once. flock(2), so the kernel lets go when the holder dies.
     """
-    from filelock import FileLock, Timeout
+    fd = _open_lock(path)
+    try:
+        _take(
+            fd,
+            _exclusive(),
+            path,
+            timeout=timeout,
+            token=token,
+            on_wait=on_wait,
+            waiting=lambda: f"waiting for {_holder(path)} ({what})",
+            busy=lambda: (
+                f"{path}: {_holder(path)} has held this lock for over {timeout:.0f} s ({what})"
+            ),
+        )
+        owner = path.with_name(path.name + ".owner")
+        with contextlib.suppress(OSError):
+            # A rename, never a write into what is there: a symlink or hard link planted at the
+            # owner file's name is replaced, not written through.
+            note = f"{os.getpid()} {socket.gethostname()}\n".encode()
+            atomic_write(owner, note, mode=0o644, durable=False)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                owner.unlink()
+    finally:
+        os.close(fd)  # closing the descriptor releases the flock
 
+
+def _open_lock(path: Path) -> int:
+    """The lock file's descriptor, created if need be; never through a symlink at its name
+    (the file's bytes are never used: only its flock)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     except OSError as exc:
-        raise from_os_error(exc, path.parent) from None
-    lock = FileLock(str(path), thread_local=False)
-    start = time.monotonic()
-    told = False
-    while True:
-        try:
-            lock.acquire(timeout=_POLL_SECONDS, poll_interval=_POLL_SECONDS / 2)
-            break
-        except Timeout:
-            pass
-        except OSError as exc:
-            raise from_os_error(exc, path) from None
-        if token is not None:
-            token.check()
-        waited = time.monotonic() - start
-        if not told and waited >= _SAY_AFTER_SECONDS and on_wait is not None:
-            on_wait(f"waiting for {_holder(path)} ({what})")
-            told = True
-        if waited >= timeout:
-            raise BusyError(
-                f"{path}: {_holder(path)} has held this lock for over {timeout:.0f} s ({what})",
-                hint="if that zoopm is stopped (Ctrl-Z) resume or end it; ZOOPM_LOCK_TIMEOUT sets "
-                "how long to wait",
-            )
-    owner = path.with_name(path.name + ".owner")
-    with contextlib.suppress(OSError):
-        # A rename, never a write into what is there: a symlink or hard link planted at the
-        # owner file's name is replaced, not written through.
-        note = f"{os.getpid()} {socket.gethostname()}\n".encode()
-        atomic_write(owner, note, mode=0o644, durable=False)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            owner.unlink()
-        lock.release()
+        raise from_os_error(exc, path) from None
+
+
+def _exclusive() -> int:
+    import fcntl
+
+    return fcntl.LOCK_EX
 
 
 def _holder(path: Path) -> str:
@@ -132,15 +138,21 @@ def hold_store_lock(
     """
     import fcntl
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Never through a symlink planted at the lock's name; the file's bytes are never used.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        raise from_os_error(exc, path) from None
+    fd = _open_lock(path)
     try:
         kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-        _take(fd, kind, path, timeout=timeout, token=token, on_wait=on_wait)
+        _take(
+            fd,
+            kind,
+            path,
+            timeout=timeout,
+            token=token,
+            on_wait=on_wait,
+            waiting=lambda: f"waiting for {_store_holders(path)} to let go of the store",
+            busy=lambda: (
+                f"{path}: {_store_holders(path)} has held the store for over {timeout:.0f} s"
+            ),
+        )
         if not shared:
             _sweep_notes(path)
         note = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.owner")
@@ -164,7 +176,11 @@ def _take(
     timeout: float,
     token: CancelToken | None,
     on_wait: Callable[[str], None] | None,
+    waiting: Callable[[], str],
+    busy: Callable[[], str],
 ) -> None:
+    """Takes the flock of kind on fd, polling: Ctrl-C ends the wait, waiting() is said once
+    after a second, and after timeout seconds BusyError(busy()) gives up."""
     import fcntl
 
     start = time.monotonic()
@@ -181,15 +197,16 @@ def _take(
             token.check()
         waited = time.monotonic() - start
         if not told and waited >= _SAY_AFTER_SECONDS and on_wait is not None:
-            on_wait(f"waiting for {_store_holders(path)} to let go of the store")
+            on_wait(waiting())
             told = True
         if waited >= timeout:
             raise BusyError(
-                f"{path}: {_store_holders(path)} has held the store for over {timeout:.0f} s",
+                busy(),
                 hint="if that zoopm is stopped (Ctrl-Z) resume or end it; ZOOPM_LOCK_TIMEOUT sets "
                 "how long to wait",
             )
-        time.sleep(_POLL_SECONDS)
+        # The token's sleep wakes the moment the run is cancelled (Ctrl-C seen by another thread).
+        (token.sleep if token is not None else time.sleep)(_POLL_SECONDS)
 
 
 def _sweep_notes(path: Path) -> None:

@@ -574,6 +574,8 @@ class Store:
         """
         tmp = self.root / "tmp"
         count = freed = 0
+        if os.path.islink(tmp):
+            return 0, 0  # not the store's own directory: nothing in it is the store's to remove
         try:
             entries = list(os.scandir(tmp))
         except FileNotFoundError:
