@@ -29,7 +29,9 @@ sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from tests.support.fileserver import FileServer
 server = FileServer().start()
-for name in sys.argv[2:]:
+if float(sys.argv[2]):
+    server.throttle(float(sys.argv[2]))
+for name in sys.argv[3:]:
     server.add_file("/" + Path(name).name, Path(name))
 print(server.base_url, flush=True)
 sys.stdin.read()
@@ -87,10 +89,11 @@ def workdir() -> Iterator[Path]:
 
 
 @contextmanager
-def file_server(files: list[Path]) -> Iterator[str]:
-    """The tests' file server (Range, ETag) in its own process; yields its base URL."""
+def file_server(files: list[Path], bytes_per_second: float = 0.0) -> Iterator[str]:
+    """The tests' file server (Range, ETag) in its own process, sending each answer at most
+    bytes_per_second if that is not 0; yields its base URL."""
     server = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(REPO), *map(str, files)],
+        [sys.executable, "-c", _SERVER, str(REPO), str(bytes_per_second), *map(str, files)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -139,3 +142,16 @@ def alternate(
         a.append(first())
         b.append(second())
     return statistics.median(a), statistics.median(b)
+
+
+def remove_tree(path: Path) -> None:
+    """Removes path, whose directories zoopm may have left read-only."""
+    for inner in path.rglob("*"):
+        if inner.is_dir() and not inner.is_symlink():
+            inner.chmod(0o755)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def listed(values: list[float]) -> str:
+    """Each round's figure, for the report line."""
+    return " ".join(f"{v:.2f}" for v in values)

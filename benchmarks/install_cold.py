@@ -26,8 +26,10 @@ from pathlib import Path
 
 from _bench import (
     file_server,
+    listed,
     make_binary,
     measure,
+    remove_tree,
     workdir,
     write_model,
     write_project,
@@ -36,13 +38,6 @@ from _bench import (
 )
 
 GOAL = 0.8
-
-
-def _remove(path: Path) -> None:
-    for inner in path.rglob("*"):
-        if inner.is_dir() and not inner.is_symlink():
-            inner.chmod(0o755)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _check_store(home: Path, sha1: str) -> None:
@@ -60,10 +55,6 @@ def _check_store(home: Path, sha1: str) -> None:
     assert any(target), f"{alias} points at no stored blob"
 
 
-def _list(values: list[float]) -> str:
-    return " ".join(f"{v:.2f}" for v in values)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=256, help="binary size in MiB (default 256)")
@@ -77,7 +68,7 @@ def main() -> None:
             model = write_model(work / "src" / "big", "big", url, sha1)
             template = write_project(work / "template", {"big": model})
             measure(zoopm("-C", str(template), "lock"), zoopm_env(work / "lock-home"))
-            _remove(work / "lock-home")
+            remove_tree(work / "lock-home")
             runs = 0
 
             def cold_install() -> float:
@@ -93,8 +84,8 @@ def main() -> None:
                 assert placed.stat().st_size == args.mib << 20
                 if runs == 1:
                     _check_store(home, sha1)
-                _remove(project)
-                _remove(home)
+                remove_tree(project)
+                remove_tree(home)
                 return seconds
 
             def curl_and_sha1sum() -> float:
@@ -121,8 +112,8 @@ def main() -> None:
     baseline, cold = statistics.median(baselines), statistics.median(colds)
     ratio = cold / baseline
     print(f"binary: {args.mib} MiB; medians of {args.rounds} rounds")
-    print(f"baseline curl -o + sha1sum: {baseline:.3f} s  ({_list(baselines)})")
-    print(f"zoopm install (cold store): {cold:.3f} s  ({_list(colds)})")
+    print(f"baseline curl -o + sha1sum: {baseline:.3f} s  ({listed(baselines)})")
+    print(f"zoopm install (cold store): {cold:.3f} s  ({listed(colds)})")
     verdict = "MET" if ratio <= GOAL else "NOT MET"
     print(f"ratio zoopm / baseline: {ratio:.2f} (goal <= {GOAL}): {verdict}")
 

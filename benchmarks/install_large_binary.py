@@ -19,12 +19,12 @@ import shutil
 import statistics
 import subprocess
 import time
-from pathlib import Path
 
 from _bench import (
     file_server,
     make_binary,
     measure,
+    remove_tree,
     workdir,
     write_model,
     write_project,
@@ -33,13 +33,6 @@ from _bench import (
 )
 
 LIMIT_MIB = 100
-
-
-def _remove(path: Path) -> None:
-    for inner in path.rglob("*"):
-        if inner.is_dir() and not inner.is_symlink():
-            inner.chmod(0o755)
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def main() -> None:
@@ -55,7 +48,7 @@ def main() -> None:
             model = write_model(work / "src" / "big", "big", url, sha1)
             template = write_project(work / "template", {"big": model})
             measure(zoopm("-C", str(template), "lock"), zoopm_env(work / "lock-home"))
-            _remove(work / "lock-home")
+            remove_tree(work / "lock-home")
             seconds: list[float] = []
             peaks: list[float] = []
             baselines: list[float] = []
@@ -69,8 +62,8 @@ def main() -> None:
                 assert placed.stat().st_size == args.mib << 20
                 seconds.append(run.seconds)
                 peaks.append(run.peak_mib)
-                _remove(project)
-                _remove(home)
+                remove_tree(project)
+                remove_tree(home)
 
                 out = work / "curl.caffemodel"
                 start = time.perf_counter()

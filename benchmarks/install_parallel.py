@@ -18,58 +18,22 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-from _bench import REPO, make_binary, measure, workdir, write_model, write_project, zoopm, zoopm_env
+from _bench import (
+    file_server,
+    listed,
+    make_binary,
+    measure,
+    remove_tree,
+    workdir,
+    write_model,
+    write_project,
+    zoopm,
+    zoopm_env,
+)
 
 GOAL = 4.0
 COUNT = 8
-_SERVER = """
-import sys
-sys.path.insert(0, sys.argv[1])
-from pathlib import Path
-from tests.support.fileserver import FileServer
-server = FileServer().start()
-server.throttle(float(sys.argv[2]))
-for name in sys.argv[3:]:
-    server.add_file("/" + Path(name).name, Path(name))
-print(server.base_url, flush=True)
-sys.stdin.read()
-server.stop()
-"""
-
-
-@contextmanager
-def throttled_server(files: list[Path], bytes_per_second: float) -> Iterator[str]:
-    """The tests' file server in its own process, sending each answer at most this fast."""
-    server = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(REPO), str(bytes_per_second), *map(str, files)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        yield server.stdout.readline().strip()
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(timeout=30)
-
-
-def _remove(path: Path) -> None:
-    for inner in path.rglob("*"):
-        if inner.is_dir() and not inner.is_symlink():
-            inner.chmod(0o755)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def _list(values: list[float]) -> str:
-    return " ".join(f"{v:.2f}" for v in values)
 
 
 def main() -> None:
@@ -81,7 +45,7 @@ def main() -> None:
     with workdir() as work:
         binaries = [work / f"net{i}.caffemodel" for i in range(COUNT)]
         sha1s = [make_binary(path, args.mib, seed=i) for i, path in enumerate(binaries)]
-        with throttled_server(binaries, args.rate * (1 << 20)) as base:
+        with file_server(binaries, args.rate * (1 << 20)) as base:
             models = {
                 f"net{i}": write_model(
                     work / "src" / f"net{i}", f"net{i}", f"{base}/{path.name}", sha1
@@ -91,7 +55,7 @@ def main() -> None:
             template = write_project(work / "template", models)
             lock_env = zoopm_env(work / "lock-home") | {"ZOOPM_JOBS": str(COUNT)}
             measure(zoopm("-C", str(template), "lock"), lock_env)
-            _remove(work / "lock-home")
+            remove_tree(work / "lock-home")
             runs = 0
 
             def install(jobs: int) -> float:
@@ -106,8 +70,8 @@ def main() -> None:
                 placed = list((project / "models").glob("*/*.caffemodel"))
                 assert len(placed) == COUNT, placed
                 assert all(p.stat().st_size == args.mib << 20 for p in placed)
-                _remove(project)
-                _remove(home)
+                remove_tree(project)
+                remove_tree(home)
                 return seconds
 
             serial: list[float] = []
@@ -123,8 +87,8 @@ def main() -> None:
         f"{COUNT} binaries of {args.mib} MiB at {args.rate:g} MiB/s per connection; "
         f"medians of {args.rounds} rounds"
     )
-    print(f"ZOOPM_JOBS=1: {one:.2f} s  ({_list(serial)})")
-    print(f"ZOOPM_JOBS={COUNT}: {eight:.2f} s  ({_list(parallel)})")
+    print(f"ZOOPM_JOBS=1: {one:.2f} s  ({listed(serial)})")
+    print(f"ZOOPM_JOBS={COUNT}: {eight:.2f} s  ({listed(parallel)})")
     verdict = "MET" if speedup >= GOAL else "NOT MET"
     print(f"speed-up jobs {COUNT} / jobs 1: {speedup:.2f}x (goal >= {GOAL:g}x): {verdict}")
 
