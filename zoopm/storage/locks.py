@@ -59,31 +59,61 @@ def hold_lock(
     The holder writes its pid and host beside the lock, so a waiter can name it. Ctrl-C (the
     token) ends the wait at once. flock(2), so the kernel lets go when the holder dies.
     """
+    # The note is replaced by a rename, never written into: a symlink or hard link planted at
+    # the owner file's name is replaced, not written through.
+    with _holding(
+        path,
+        _exclusive(),
+        note=path.with_name(path.name + ".owner"),
+        note_text=f"{os.getpid()} {socket.gethostname()}\n",
+        timeout=timeout,
+        token=token,
+        on_wait=on_wait,
+        waiting=lambda: f"waiting for {_holder(path)} ({what})",
+        busy=lambda: (
+            f"{path}: {_holder(path)} has held this lock for over {timeout:.0f} s ({what})"
+        ),
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def _holding(
+    path: Path,
+    kind: int,
+    *,
+    note: Path,
+    note_text: str,
+    timeout: float,
+    token: CancelToken | None,
+    on_wait: Callable[[str], None] | None,
+    waiting: Callable[[], str],
+    busy: Callable[[], str],
+    when_taken: Callable[[], None] | None = None,
+) -> Iterator[None]:
+    """Holds the flock of kind on the lock file at path, with a note naming the holder beside
+    it while held (see _take for the waiting)."""
     fd = _open_lock(path)
     try:
         _take(
             fd,
-            _exclusive(),
+            kind,
             path,
             timeout=timeout,
             token=token,
             on_wait=on_wait,
-            waiting=lambda: f"waiting for {_holder(path)} ({what})",
-            busy=lambda: (
-                f"{path}: {_holder(path)} has held this lock for over {timeout:.0f} s ({what})"
-            ),
+            waiting=waiting,
+            busy=busy,
         )
-        owner = path.with_name(path.name + ".owner")
+        if when_taken is not None:
+            when_taken()
         with contextlib.suppress(OSError):
-            # A rename, never a write into what is there: a symlink or hard link planted at the
-            # owner file's name is replaced, not written through.
-            note = f"{os.getpid()} {socket.gethostname()}\n".encode()
-            atomic_write(owner, note, mode=0o644, durable=False)
+            atomic_write(note, note_text.encode(), mode=0o644, durable=False)
         try:
             yield
         finally:
             with contextlib.suppress(OSError):
-                owner.unlink()
+                note.unlink()
     finally:
         os.close(fd)  # closing the descriptor releases the flock
 
@@ -138,34 +168,19 @@ def hold_store_lock(
     """
     import fcntl
 
-    fd = _open_lock(path)
-    try:
-        kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-        _take(
-            fd,
-            kind,
-            path,
-            timeout=timeout,
-            token=token,
-            on_wait=on_wait,
-            waiting=lambda: f"waiting for {_store_holders(path)} to let go of the store",
-            busy=lambda: (
-                f"{path}: {_store_holders(path)} has held the store for over {timeout:.0f} s"
-            ),
-        )
-        if not shared:
-            _sweep_notes(path)
-        note = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.owner")
-        with contextlib.suppress(OSError):
-            text = f"{os.getpid()} {socket.gethostname()}\n{what}\n".encode()
-            atomic_write(note, text, mode=0o644, durable=False)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(OSError):
-                note.unlink()
-    finally:
-        os.close(fd)  # closing the last descriptor releases the flock
+    with _holding(
+        path,
+        fcntl.LOCK_SH if shared else fcntl.LOCK_EX,
+        note=path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.owner"),
+        note_text=f"{os.getpid()} {socket.gethostname()}\n{what}\n",
+        timeout=timeout,
+        token=token,
+        on_wait=on_wait,
+        waiting=lambda: f"waiting for {_store_holders(path)} to let go of the store",
+        busy=lambda: f"{path}: {_store_holders(path)} has held the store for over {timeout:.0f} s",
+        when_taken=None if shared else lambda: _sweep_notes(path),
+    ):
+        yield
 
 
 def _take(
