@@ -155,3 +155,46 @@ def remove_tree(path: Path) -> None:
 def listed(values: list[float]) -> str:
     """Each round's figure, for the report line."""
     return " ".join(f"{v:.2f}" for v in values)
+
+
+@contextmanager
+def served_big_binary(work: Path, mib: int) -> Iterator[tuple[str, str, Path]]:
+    """One binary of mib MiB on a file server and a locked project that needs it:
+    yields (its URL, its SHA-1, the project to copy checkouts from)."""
+    binary = work / "big.caffemodel"
+    sha1 = make_binary(binary, mib)
+    with file_server([binary]) as base:
+        url = f"{base}/big.caffemodel"
+        model = write_model(work / "src" / "big", "big", url, sha1)
+        template = write_project(work / "template", {"big": model})
+        measure(zoopm("-C", str(template), "lock"), zoopm_env(work / "lock-home"))
+        remove_tree(work / "lock-home")
+        yield url, sha1, template
+
+
+def cold_install(work: Path, template: Path, run: int, mib: int) -> tuple[Measured, Path]:
+    """zoopm install of template's lock into a fresh checkout with an empty ZOOPM_HOME; the
+    home is returned for a look inside, the checkout removed. The caller removes the home."""
+    project, home = work / f"project-{run}", work / f"home-{run}"
+    project.mkdir()
+    for name in ("zoo.toml", "zoo.lock"):
+        shutil.copy(template / name, project / name)
+    measured = measure(zoopm("-C", str(project), "install"), zoopm_env(home))
+    placed = project / "models" / "big" / "big.caffemodel"
+    assert placed.stat().st_size == mib << 20
+    remove_tree(project)
+    return measured, home
+
+
+def curl_and_sha1sum(work: Path, url: str, sha1: str) -> float:
+    """The shell's way, timed: `curl -o FILE URL`, then `sha1sum FILE`."""
+    out = work / "curl.caffemodel"
+    start = time.perf_counter()
+    subprocess.run(["curl", "-sf", "-o", str(out), url], check=True)
+    printed = subprocess.run(
+        ["sha1sum", str(out)], check=True, capture_output=True, text=True
+    ).stdout
+    seconds = time.perf_counter() - start
+    assert printed.split()[0] == sha1
+    out.unlink()
+    return seconds

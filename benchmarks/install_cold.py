@@ -18,23 +18,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import shutil
 import statistics
-import subprocess
-import time
 from pathlib import Path
 
 from _bench import (
-    file_server,
+    cold_install,
+    curl_and_sha1sum,
     listed,
-    make_binary,
-    measure,
     remove_tree,
+    served_big_binary,
     workdir,
-    write_model,
-    write_project,
-    zoopm,
-    zoopm_env,
 )
 
 GOAL = 0.8
@@ -60,54 +53,29 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=256, help="binary size in MiB (default 256)")
     parser.add_argument("--rounds", type=int, default=7, help="counted rounds (default 7)")
     args = parser.parse_args()
-    with workdir() as work:
-        binary = work / "big.caffemodel"
-        sha1 = make_binary(binary, args.mib)
-        with file_server([binary]) as base:
-            url = f"{base}/big.caffemodel"
-            model = write_model(work / "src" / "big", "big", url, sha1)
-            template = write_project(work / "template", {"big": model})
-            measure(zoopm("-C", str(template), "lock"), zoopm_env(work / "lock-home"))
-            remove_tree(work / "lock-home")
-            runs = 0
+    with workdir() as work, served_big_binary(work, args.mib) as (url, sha1, template):
+        runs = 0
 
-            def cold_install() -> float:
-                nonlocal runs
-                runs += 1
-                project, home = work / f"project-{runs}", work / f"home-{runs}"
-                project.mkdir()
-                for name in ("zoo.toml", "zoo.lock"):
-                    shutil.copy(template / name, project / name)
-                env = zoopm_env(home)
-                seconds = measure(zoopm("-C", str(project), "install"), env).seconds
-                placed = project / "models" / "big" / "big.caffemodel"
-                assert placed.stat().st_size == args.mib << 20
-                if runs == 1:
-                    _check_store(home, sha1)
-                remove_tree(project)
-                remove_tree(home)
-                return seconds
+        def cold_run() -> float:
+            nonlocal runs
+            runs += 1
+            measured, home = cold_install(work, template, runs, args.mib)
+            if runs == 1:
+                _check_store(home, sha1)
+            remove_tree(home)
+            return measured.seconds
 
-            def curl_and_sha1sum() -> float:
-                out = work / "curl.caffemodel"
-                start = time.perf_counter()
-                subprocess.run(["curl", "-sf", "-o", str(out), url], check=True)
-                printed = subprocess.run(
-                    ["sha1sum", str(out)], check=True, capture_output=True, text=True
-                ).stdout
-                seconds = time.perf_counter() - start
-                assert printed.split()[0] == sha1
-                out.unlink()
-                return seconds
+        def baseline_run() -> float:
+            return curl_and_sha1sum(work, url, sha1)
 
-            curl_and_sha1sum(), cold_install()  # warm-up: caches, bytecode
-            baselines: list[float] = []
-            colds: list[float] = []
-            for index in range(args.rounds):
-                # Each goes first in every other round, so neither always meets a busier disk.
-                pair = (curl_and_sha1sum, cold_install)
-                for run in pair if index % 2 == 0 else pair[::-1]:
-                    (baselines if run is curl_and_sha1sum else colds).append(run())
+        baseline_run(), cold_run()  # warm-up: caches, bytecode
+        baselines: list[float] = []
+        colds: list[float] = []
+        for index in range(args.rounds):
+            # Each goes first in every other round, so neither always meets a busier disk.
+            pair = (baseline_run, cold_run)
+            for run in pair if index % 2 == 0 else pair[::-1]:
+                (baselines if run is baseline_run else colds).append(run())
 
     baseline, cold = statistics.median(baselines), statistics.median(colds)
     ratio = cold / baseline

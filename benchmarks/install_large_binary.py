@@ -15,21 +15,14 @@ the same server, is `curl -sf -o FILE URL`, then `sha1sum FILE`; the time ratio 
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
-import subprocess
-import time
 
 from _bench import (
-    file_server,
-    make_binary,
-    measure,
+    cold_install,
+    curl_and_sha1sum,
     remove_tree,
+    served_big_binary,
     workdir,
-    write_model,
-    write_project,
-    zoopm,
-    zoopm_env,
 )
 
 LIMIT_MIB = 100
@@ -40,40 +33,16 @@ def main() -> None:
     parser.add_argument("--mib", type=int, default=1024, help="binary size in MiB (default 1024)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     args = parser.parse_args()
-    with workdir() as work:
-        binary = work / "big.caffemodel"
-        sha1 = make_binary(binary, args.mib)
-        with file_server([binary]) as base:
-            url = f"{base}/big.caffemodel"
-            model = write_model(work / "src" / "big", "big", url, sha1)
-            template = write_project(work / "template", {"big": model})
-            measure(zoopm("-C", str(template), "lock"), zoopm_env(work / "lock-home"))
-            remove_tree(work / "lock-home")
-            seconds: list[float] = []
-            peaks: list[float] = []
-            baselines: list[float] = []
-            for index in range(args.rounds):
-                project, home = work / f"project-{index}", work / f"home-{index}"
-                project.mkdir()
-                for name in ("zoo.toml", "zoo.lock"):
-                    shutil.copy(template / name, project / name)
-                run = measure(zoopm("-C", str(project), "install"), zoopm_env(home))
-                placed = project / "models" / "big" / "big.caffemodel"
-                assert placed.stat().st_size == args.mib << 20
-                seconds.append(run.seconds)
-                peaks.append(run.peak_mib)
-                remove_tree(project)
-                remove_tree(home)
-
-                out = work / "curl.caffemodel"
-                start = time.perf_counter()
-                subprocess.run(["curl", "-sf", "-o", str(out), url], check=True)
-                printed = subprocess.run(
-                    ["sha1sum", str(out)], check=True, capture_output=True, text=True
-                ).stdout
-                baselines.append(time.perf_counter() - start)
-                assert printed.split()[0] == sha1
-                out.unlink()
+    seconds: list[float] = []
+    peaks: list[float] = []
+    baselines: list[float] = []
+    with workdir() as work, served_big_binary(work, args.mib) as (url, sha1, template):
+        for index in range(args.rounds):
+            measured, home = cold_install(work, template, index, args.mib)
+            remove_tree(home)
+            seconds.append(measured.seconds)
+            peaks.append(measured.peak_mib)
+            baselines.append(curl_and_sha1sum(work, url, sha1))
 
     peak, took, baseline = max(peaks), statistics.median(seconds), statistics.median(baselines)
     print(f"binary: {args.mib} MiB; {args.rounds} rounds")
