@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 import threading
 from pathlib import Path
@@ -112,3 +113,49 @@ def test_verify_notices_a_blob_whose_bytes_changed(tmp_path: Path) -> None:
     path.write_bytes(b"bit rot")
 
     assert not store.verify(SHA256)
+
+
+def test_ctrl_c_while_the_writer_thread_is_behind_never_lets_it_write_into_another_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import signal
+    import threading
+    import time
+
+    import zoopm.storage.store as store_module
+
+    real = store_module._write_all
+
+    def slow_disk(fd: int, data: bytes | memoryview) -> None:
+        time.sleep(0.1)  # each MiB takes a while: the writer thread falls behind
+        real(fd, data)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_module, "_write_all", slow_disk)
+    previous = signal.signal(signal.SIGINT, interrupt)
+    data = b"B" * (12 << 20)
+    store = Store(tmp_path / "store")
+    writer = store.writer(Expected(size=len(data), sha256=hashlib.sha256(data).hexdigest()), "b")
+    for start in range(0, len(data), 1 << 20):
+        writer.write(data[start : start + (1 << 20)])
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            writer.commit()  # Ctrl-C lands while commit waits for the thread
+        # The next files the process opens get the lowest free descriptor numbers, the
+        # writer's old one among them.
+        victims = [tmp_path / f"record-{n}.json" for n in range(64)]
+        fds = [os.open(v, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) for v in victims]
+        for fd in fds:
+            os.write(fd, b"{}\n")
+        time.sleep(1.5)  # long enough for a lost thread to write what it still had queued
+        for fd in fds:
+            os.close(fd)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    assert {v.read_bytes() for v in victims} == {b"{}\n"}
+    assert not list((tmp_path / "store" / "sha256").rglob("*"))

@@ -766,13 +766,19 @@ class BlobWriter:
 
     def _settle(self, *, check: bool = True) -> None:
         """Waits until every chunk is in the file; raises the first write error if check."""
-        feeder, self._feeder = self._feeder, None
-        if feeder is not None:
-            try:
-                feeder.finish()
-            except OSError:
-                if check:
-                    raise
+        feeder = self._feeder
+        if feeder is None:
+            return
+        try:
+            feeder.finish()
+        except OSError:
+            if check:
+                raise
+        except BaseException:
+            feeder.drop()  # interrupted while waiting: the thread is told to stop, not lost
+            raise
+        finally:
+            self._feeder = None
 
     def reset(self) -> None:
         """Starts over from byte 0 (a server ignored a resume request)."""
@@ -872,27 +878,47 @@ class _FileFeeder:
     is raised by the next put() or by finish()."""
 
     def __init__(self, fd: int, offset: int) -> None:
-        self._fd = fd
+        # A descriptor of its own, closed by the thread when it ends: however the writer ends
+        # (Ctrl-C while waiting for this thread, say), closing the writer's descriptor can never
+        # let a late write land in whatever file the process opens next under the same number.
+        self._fd = os.dup(fd)
         self._position = self._written_back = offset
         self._queue: queue.Queue[bytes | None] = queue.Queue(_FEED_CHUNKS)
         self._error: OSError | None = None
+        self._dropping = False
         self._thread = threading.Thread(target=self._run, name="zoopm-write", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while (chunk := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # drained, so that a put() waiting on a full queue never hangs
+        try:
+            while (chunk := self._queue.get()) is not None:
+                if self._error is not None or self._dropping:
+                    continue  # drained, so that a put() waiting on a full queue never hangs
+                try:
+                    _write_all(self._fd, chunk)
+                    self._position += len(chunk)
+                    if self._position - self._written_back >= _WRITEBACK_BYTES:
+                        _start_writeback(
+                            self._fd, self._written_back, self._position - self._written_back
+                        )
+                        self._written_back = self._position
+                except OSError as exc:
+                    self._error = exc
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+
+    def drop(self) -> None:
+        """Stops without waiting: what is queued is thrown away, and the thread ends (closing
+        its descriptor) as soon as it sees the end of the queue."""
+        self._dropping = True
+        while True:
             try:
-                _write_all(self._fd, chunk)
-                self._position += len(chunk)
-                if self._position - self._written_back >= _WRITEBACK_BYTES:
-                    _start_writeback(
-                        self._fd, self._written_back, self._position - self._written_back
-                    )
-                    self._written_back = self._position
-            except OSError as exc:
-                self._error = exc
+                self._queue.put_nowait(None)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
 
     def put(self, chunk: bytes) -> None:
         if self._error is not None:
