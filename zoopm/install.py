@@ -262,7 +262,7 @@ def _refuse_if_foreign(tree: ModelsTree, action: FileAction, placed: Placed | No
         placed is not None
         and not placed.pending
         and placed.how != ADOPTED
-        and info.st_ino == placed.inode
+        and tree.is_placed_file(action.rel, placed)
     ):
         return  # the very file zoopm placed, changed in place: it is repaired
     wanted = {action.file.sha256} | ({placed.sha256} if placed is not None else set())

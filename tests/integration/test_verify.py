@@ -469,3 +469,36 @@ def test_verify_checks_zoo_lock_and_says_when_zoo_toml_has_moved_on(
     assert run.exit_code == 0, run.stderr
     assert "warning: zoo.lock does not match zoo.toml" in run.stderr
     assert "Verified 4 files of 1 model" in run.stderr
+
+
+def _users_file_with_the_same_inode(path: Path, text: str) -> bool:
+    """Deletes the file zoopm placed at path and saves the user's own there, with the inode
+    number the old one had (file systems hand a freed number out again); False if none came."""
+    inode = path.stat().st_ino
+    path.unlink()
+    spare = path.parent / ".spare"
+    for number in range(500):
+        candidate = spare.with_name(f".spare{number}")
+        candidate.write_text(text)
+        if candidate.stat().st_ino == inode:
+            candidate.rename(path)
+            break
+    for leftover in path.parent.glob(".spare*"):
+        leftover.unlink()
+    return path.exists() and path.stat().st_ino == inode
+
+
+@pytest.mark.parametrize("command", [("verify", "--repair"), ("install",)])
+def test_a_users_new_file_given_the_old_inode_number_is_never_taken_for_zoopms(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, command: tuple[str, ...]
+) -> None:
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    assert zoopm("install", "--link-mode", "copy", project=project).exit_code == 0
+    placed = project / "models" / "tiny" / "deploy.prototxt"
+    if not _users_file_with_the_same_inode(placed, "name: 'mine'\n"):
+        pytest.skip("this file system did not reuse the inode number")
+
+    run = zoopm(*command, project=project)
+
+    assert run.exit_code != 0
+    assert placed.read_text() == "name: 'mine'\n"

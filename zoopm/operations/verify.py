@@ -213,7 +213,7 @@ class Verifier:
         if sha256 == file.sha256:
             return None
         shown = f" (sha256 {sha256})" if sha256 else ""
-        if _ours(placed, info, None):
+        if _ours(placed, info, None) and placed is not None and tree.is_placed_file(rel, placed):
             return problem(MODIFIED, f"holds other bytes{shown}", zoopms=True, found=sha256)
         if placed is not None and placed.how == ADOPTED:
             why = "it was there before zoopm, so it is yours"
@@ -351,7 +351,8 @@ class Verifier:
 
 
 def _ours(placed: Placed | None, info: os.stat_result, how: str | None) -> bool:
-    """Whether the entry seen is the very one zoopm placed (same inode), as install judges it.
+    """Whether the entry seen has the inode zoopm placed (for a file, ask the tree too whether
+    it is the very file: an inode number can be reused), as install judges it.
 
     how='symlink' asks about a link zoopm placed; None about a file (hard link, reflink, copy).
     """

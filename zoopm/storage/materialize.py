@@ -17,6 +17,7 @@ import re
 import secrets
 import shutil
 import stat
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,6 +70,15 @@ class ModelsTree:
         """The entry at rel itself (never a link target); None if it or a real parent is absent."""
         found = self._existing(rel)
         return _lstat_at(*found) if found is not None else None
+
+    def is_placed_file(self, rel: str, placed: Placed) -> bool:
+        """Whether rel is the very file placed records (same inode and, where the file system
+        keeps one, the same inode generation), whatever has been written into it since."""
+        found = self._existing(rel)
+        if found is None:
+            return False
+        info = _lstat_at(*found)
+        return info is not None and placed.same_file(info, generation_at(*found))
 
     def stat_intact(self, rel: str, placed: Placed) -> bool:
         """Whether rel is still what zoopm placed, by size, mtime and inode (no re-hash).
@@ -183,7 +193,7 @@ class ModelsTree:
             return None
         if stat.S_ISLNK(info.st_mode):
             return self._link_entry(sha256, info)
-        return Placed.of(sha256, info.st_size, info, "copy")
+        return Placed.of(sha256, info.st_size, info, "copy", generation_at(fd, name))
 
     def _link_entry(self, sha256: str, link: os.stat_result) -> Placed:
         """A symlink's entry: its own inode and mtime, its blob's size and ctime."""
@@ -265,7 +275,8 @@ class ModelsTree:
                 and stat.S_ISREG(current.st_mode)
                 and self._holds_at(fd, name, current, sha256)
             ):
-                return Placed.of(sha256, current.st_size, current, ADOPTED)
+                generation = generation_at(fd, name)
+                return Placed.of(sha256, current.st_size, current, ADOPTED, generation)
         temp = _temp_name()
         try:
             how = _create(blob, fd, temp, mode)
@@ -283,7 +294,7 @@ class ModelsTree:
             raise from_os_error(exc, self.root / rel) from None
         if how == "symlink":
             return self._link_entry(sha256, info)
-        return Placed.of(sha256, info.st_size, info, how)
+        return Placed.of(sha256, info.st_size, info, how, generation_at(fd, name))
 
     def _put(
         self, fd: int, names: tuple[str, str], rel: str, sha256: str, owned: Placed | None
@@ -325,7 +336,7 @@ class ModelsTree:
             owned is not None
             and not owned.pending
             and owned.how != ADOPTED
-            and current.st_ino == owned.inode
+            and owned.same_file(current, generation_at(fd, name))
         ):
             return True  # the very file zoopm placed, perhaps changed in place: repaired
         # Otherwise ours only if it holds bytes zoopm put or meant to put there.
@@ -442,6 +453,32 @@ def parent_path(parts: tuple[str, ...]) -> str:
 def _split(rel: str) -> tuple[tuple[str, ...], str]:
     parts = rel.split("/")
     return tuple(parts[:-1]), parts[-1]
+
+
+# FS_IOC_GETVERSION: _IOR('v', 1, long) on Linux.
+_FS_IOC_GETVERSION = 0x80087601 if sys.maxsize > 2**32 else 0x80047601
+
+
+def generation_at(fd: int, name: str) -> int | None:
+    """The inode generation of the regular file name in directory fd (never followed, never
+    blocking); None where the file system keeps none, or the file cannot be opened."""
+    import array
+    import fcntl
+
+    try:
+        file = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(file).st_mode):
+            return None
+        value = array.array("l", [0])
+        fcntl.ioctl(file, _FS_IOC_GETVERSION, value, True)
+        return int(value[0]) & 0xFFFFFFFF
+    except OSError:
+        return None
+    finally:
+        os.close(file)
 
 
 def _lstat_at(fd: int, name: str) -> os.stat_result | None:

@@ -43,6 +43,10 @@ class Placed:
     how: str
     # A write that puts mtime back (cp -p, os.utime) still moves ctime. None: not recorded.
     ctime_ns: int | None = None
+    # The inode's generation (FS_IOC_GETVERSION), which a file system gives anew when it reuses
+    # an inode number: a file deleted and written again can get the very number zoopm recorded.
+    # None where the file system keeps none (tmpfs) and in older records.
+    generation: int | None = None
 
     @property
     def pending(self) -> bool:
@@ -53,9 +57,18 @@ class Placed:
         return cls(sha256, size, 0, 0, PENDING)
 
     @classmethod
-    def of(cls, sha256: str, size: int, info: os.stat_result, how: str) -> Placed:
+    def of(
+        cls, sha256: str, size: int, info: os.stat_result, how: str, generation: int | None = None
+    ) -> Placed:
         """An entry for a file zoopm just placed or checked, from its lstat."""
-        return cls(sha256, size, info.st_mtime_ns, info.st_ino, how, info.st_ctime_ns)
+        return cls(sha256, size, info.st_mtime_ns, info.st_ino, how, info.st_ctime_ns, generation)
+
+    def same_file(self, info: os.stat_result, generation: int | None) -> bool:
+        """Whether info (and the generation read with it) is the very file this entry records,
+        not another file that was given the same inode number later."""
+        if info.st_ino != self.inode:
+            return False
+        return self.generation is None or generation is None or generation == self.generation
 
 
 @dataclass(frozen=True)
@@ -143,18 +156,23 @@ class _Reader:
         problem = relative_path_problem(path)
         if problem:
             raise self.fail(key, problem)
-        if not isinstance(entry, dict) or not _FIELDS <= set(entry) <= _FIELDS | {"ctime_ns"}:
-            raise self.fail(key, "expected sha256, size, mtime_ns, inode, how (and ctime_ns)")
+        optional = {"ctime_ns", "generation"}
+        if not isinstance(entry, dict) or not _FIELDS <= set(entry) <= _FIELDS | optional:
+            raise self.fail(
+                key, "expected sha256, size, mtime_ns, inode, how (and ctime_ns, generation)"
+            )
         sha256, how = entry["sha256"], entry["how"]
         if not isinstance(sha256, str) or not is_sha256_hex(sha256):
             raise self.fail(f"{key}.sha256", "expected 64 hex digits")
         if how not in _HOWS:
             raise self.fail(f"{key}.how", f"{how!r} is not one of {', '.join(sorted(_HOWS))}")
-        ctime = entry.get("ctime_ns")
-        numbers = [entry[k] for k in ("size", "mtime_ns", "inode")] + [ctime or 0]
+        ctime, generation = entry.get("ctime_ns"), entry.get("generation")
+        numbers = [entry[k] for k in ("size", "mtime_ns", "inode")] + [ctime or 0, generation or 0]
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
-            raise self.fail(key, "size, mtime_ns, inode and ctime_ns must be whole numbers")
-        return Placed(sha256, numbers[0], numbers[1], numbers[2], how, ctime)
+            raise self.fail(
+                key, "size, mtime_ns, inode, ctime_ns and generation must be whole numbers"
+            )
+        return Placed(sha256, numbers[0], numbers[1], numbers[2], how, ctime, generation)
 
 
 def write_record(models_dir: Path, record: Record) -> None:
