@@ -83,7 +83,7 @@ def _recalled(start: Path) -> tuple[int, Path] | None:
         if root is None:
             return None
         env = os.environ
-        answer = recall(witness_path(home_dir(env), root), context(root, env_digest(env)))
+        answer = recall(witness_path(home_dir(env), root), root, context(root, env_digest(env)))
         if answer is None:
             return None
         kept, models_dir = answer.get("kept"), answer.get("models_dir")

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 MANIFEST_NAME = "zoo.toml"
+RECORD_NAME = ".zoopm-installed.json"  # the install record, in the models directory
 CONFIG_NAME = "config.toml"
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from zoopm.atomic import atomic_write
 from zoopm.changes import lock_changes, manifest_changes
-from zoopm.errors import ManifestError, StaleLockError, UsageError
+from zoopm.errors import ManifestError, StaleLockError, UsageError, ZoopmError
 from zoopm.formats.lockfile import LOCK_NAME, Lock, LockedModel, read_lock, render_lock
 from zoopm.formats.manifest import (
     LINK_MODES,
@@ -40,7 +40,7 @@ from zoopm.install import (
     count_installed,
     plan_install,
 )
-from zoopm.locations import MANIFEST_NAME
+from zoopm.locations import MANIFEST_NAME, RECORD_NAME
 from zoopm.network.fetch import Fetcher
 from zoopm.paths import model_name_problem
 from zoopm.reporting import NullReporter, Reporter
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from zoopm.operations.gc import GcResult
     from zoopm.operations.verify import VerifyResult
     from zoopm.resolve import Resolver
+    from zoopm.storage.freshness import Inputs as freshness_inputs
 
 
 @dataclass(frozen=True)
@@ -438,10 +439,41 @@ class Project:
 
     def _remember_noop(self, manifest: Manifest, plan: InstallPlan, started_ns: int) -> None:
         """Writes down what this no-op verdict rested on (zoopm.storage.freshness), so that the
-        next install, if nothing of it changed, answers without parsing anything."""
+        next install, if nothing of it changed, answers without parsing anything.
+
+        The stats written down are taken twice, around a second full check made from fresh
+        reads of zoo.toml and config.toml: a change while the first check ran, or between the
+        reads and the stats, makes the two disagree (whatever the file system's clock says), and
+        nothing is written.
+        """
+        from zoopm.formats.userconfig import read_user_config
         from zoopm.storage import freshness
+
+        inputs = self._noop_inputs(manifest, plan)
+        context = freshness.context(self.root, self.settings.env_digest)
+        before = freshness.observe(inputs, context)
+        try:
+            fresh = self.manifest()
+            if fresh != manifest:
+                return
+            config = self.settings.config_file
+            if config is not None and read_user_config(config) != self.settings.config:
+                return
+            again = self._current_plan(fresh, self.link_mode(fresh))
+        except ZoopmError:
+            return
+        if again is None or not again.nothing_to_do or again.keep != plan.keep:
+            return
+        freshness.remember(
+            freshness.witness_path(self.settings.home, self.root),
+            before,
+            {"kept": len(plan.keep), "models_dir": str(plan.models_dir)},
+            started_ns,
+        )
+
+    def _noop_inputs(self, manifest: Manifest, plan: InstallPlan) -> freshness_inputs:
+        """Every path whose stat (and real path) a no-op verdict rests on."""
         from zoopm.storage.linknotes import note_path
-        from zoopm.storage.record import RECORD_NAME
 
         models = plan.models_dir
         stats: list[tuple[str, bool]] = [(str(self.manifest_path), True)]
@@ -471,13 +503,7 @@ class Project:
             for spec in manifest.models
             if isinstance(spec.source, LocalSource)
         ]
-        freshness.remember(
-            freshness.witness_path(self.settings.home, self.root),
-            (stats, realpaths),
-            freshness.context(self.root, self.settings.env_digest),
-            {"kept": len(plan.keep), "models_dir": str(models)},
-            started_ns,
-        )
+        return stats, realpaths
 
     def install(self, *, frozen: bool = False, link_mode: str | None = None) -> InstallResult:
         """Makes the models directory hold exactly the locked files, fetching what is missing."""

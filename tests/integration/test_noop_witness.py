@@ -284,3 +284,57 @@ def test_in_symlink_mode_a_blob_gone_from_the_store_is_noticed(
 
     assert not full_check_says_noop(root)
     assert not says_nothing_to_do(capsys, monkeypatch)
+
+
+def test_a_forged_witness_that_leaves_out_the_inputs_is_not_believed(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged = json.loads(witness(project).read_bytes())
+    forged["stats"], forged["realpaths"] = [], []
+    witness(project).write_text(json.dumps(forged))
+    shutil.rmtree(project / "models")
+
+    assert not says_nothing_to_do(capsys, monkeypatch, witness_only=True)
+
+
+def test_a_configuration_edited_after_it_was_read_gets_no_witness(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    witness(project).unlink()
+    stale = Project.discover(project)  # reads config.toml now
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "zoopm" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[defaults]\nlink-mode = "symlink"\n')
+
+    assert stale.noop_plan() is not None  # its verdict is for the configuration it read
+
+    assert not witness(project).exists()
+    assert not says_nothing_to_do(capsys, monkeypatch)  # the files are placed again, linked
+
+
+def test_a_change_during_the_check_gets_no_witness_whatever_the_clock_says(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    witness(project).unlink()
+    real_plan = Project._current_plan
+    calls = 0
+
+    def plan_then_edit(self: Project, *args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        plan = real_plan(self, *args, **kwargs)  # type: ignore[arg-type]
+        if calls == 1:  # zoo.toml changes right after the first check read it
+            text = (project / "zoo.toml").read_text()
+            (project / "zoo.toml").write_text(text.replace('"models"', '"weights"'))
+        return plan
+
+    real_ns = time.time_ns
+    with monkeypatch.context() as patch:
+        patch.setattr(Project, "_current_plan", plan_then_edit)
+        # A network file system whose clock is 10 s behind: the wall clock cannot tell.
+        patch.setattr(time, "time_ns", lambda: real_ns() + 10_000_000_000)
+        Project.discover(project).noop_plan()
+
+    assert not witness(project).exists()
+    assert not says_nothing_to_do(capsys, monkeypatch)
+    assert (project / "weights" / "tiny" / "deploy.prototxt").is_file()

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from zoopm.locations import MANIFEST_NAME, RECORD_NAME
+
 FORMAT = 1
 RACY_NS = 2_000_000_000
 _MAX_BYTES = 16 * 1024 * 1024
@@ -81,25 +83,33 @@ def observe(inputs: Inputs, context: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def remember(
-    path: Path, inputs: Inputs, context: dict[str, str], answer: dict[str, Any], started_ns: int
-) -> bool:
-    """Writes the witness of a no-op verdict reached by a check that started at started_ns.
+def remember(path: Path, before: dict[str, Any], answer: dict[str, Any], started_ns: int) -> bool:
+    """Writes the witness of a no-op verdict: before is what observe() saw ahead of a second
+    full check, which gave the same verdict; it is observed again now.
 
-    Returns whether it was written: not when any input changed too recently to be told apart
-    from a change during the check, and not when the file cannot be written (it is a cache).
+    Returns whether it was written: not when the two observations differ (something changed
+    while the check ran), not when any input changed too recently to be told apart from a
+    change during the check, and not when the file cannot be written (it is a cache).
     """
     from zoopm.atomic import atomic_write
 
-    observed = observe(inputs, context)
+    after = observe(
+        (
+            [(entry[0], bool(entry[1])) for entry in before["stats"]],
+            [entry[0] for entry in before["realpaths"]],
+        ),
+        before["context"],
+    )
+    if after != before:
+        return False
     newest = started_ns - RACY_NS
-    for _, _, entry in observed["stats"]:
+    for _, _, entry in after["stats"]:
         if entry is not None and (entry[4] >= newest or entry[5] >= newest):
             return False
-    observed["answer"] = answer
+    after["answer"] = answer
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, json.dumps(observed, sort_keys=True).encode(), durable=False)
+        atomic_write(path, json.dumps(after, sort_keys=True).encode(), durable=False)
         return True
     return False
 
@@ -109,7 +119,27 @@ def forget(path: Path) -> None:
         path.unlink()
 
 
-def recall(path: Path, context: dict[str, str]) -> dict[str, Any] | None:
+def _covers(data: dict[str, Any], root: Path, answer: dict[str, Any]) -> bool:
+    """Whether the witness speaks of what every no-op verdict rests on: zoo.toml, zoo.lock, the
+    models directory and its record, and at least as many files as it says are in place (a
+    witness is a cache anyone who can write ZOOPM_HOME could forge; it may not skip these)."""
+    models = answer.get("models_dir")
+    kept = answer.get("kept")
+    if not isinstance(models, str) or not isinstance(kept, int):
+        return False
+    watched = {str(entry[0]) for entry in data["stats"]}
+    required = {
+        str(root / MANIFEST_NAME),
+        str(root / "zoo.lock"),
+        models,
+        os.path.join(models, RECORD_NAME),
+    }
+    record = os.path.join(models, RECORD_NAME)
+    inside = [p for p in watched if p.startswith(models + os.sep) and p != record]
+    return required <= watched and len(inside) >= kept
+
+
+def recall(path: Path, root: Path, context: dict[str, str]) -> dict[str, Any] | None:
     """The answer written down, if every input still has the stat it had then; else None."""
     try:
         fd = os.open(path, _READ_FLAGS)
@@ -123,13 +153,15 @@ def recall(path: Path, context: dict[str, str]) -> dict[str, Any] | None:
         data = json.loads(raw)
         if data.get("format") != FORMAT or data.get("context") != context:
             return None
+        answer = data["answer"]
+        if not _covers(data, root, answer):
+            return None
         for input_path, follow, entry in data["stats"]:
             if _entry(input_path, bool(follow)) != entry:
                 return None
         for input_path, real in data["realpaths"]:
             if os.path.realpath(input_path) != real:
                 return None
-        answer = data["answer"]
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     return answer if isinstance(answer, dict) else None

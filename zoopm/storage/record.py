@@ -12,9 +12,9 @@ from typing import Any
 from zoopm.atomic import TooLarge, atomic_write, read_regular
 from zoopm.digest import is_sha256_hex
 from zoopm.errors import InstallError, from_os_error
+from zoopm.locations import RECORD_NAME
 from zoopm.paths import model_name_problem, relative_path_problem
 
-RECORD_NAME = ".zoopm-installed.json"
 RECORD_VERSION = 1
 PENDING = "pending"
 ADOPTED = "adopted"  # a file that held the locked bytes before zoopm came: never removed
