@@ -41,10 +41,13 @@ def atomic_write(
 
 
 def _existing_mode(path: Path) -> int | None:
+    """The permission bits of the regular file being replaced; None for anything else (a
+    symlink planted there must not lend its target's mode to what replaces it)."""
     try:
-        return stat.S_IMODE(path.stat().st_mode) & 0o777
+        info = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    return stat.S_IMODE(info.st_mode) & 0o777 if stat.S_ISREG(info.st_mode) else None
 
 
 def _create_temp(path: Path) -> tuple[int, Path]:

@@ -14,7 +14,7 @@ from zoopm.errors import InstallError, IntegrityError, OfflineError, StaleLockEr
 from zoopm.formats.lockfile import Lock, LockedFile, LockedModel
 from zoopm.network.fetch import Fetcher
 from zoopm.reporting import Reporter
-from zoopm.storage.linknotes import changed_since_linked, write_note, zoopm_was_last
+from zoopm.storage.linknotes import write_note, zoopm_was_last
 from zoopm.storage.materialize import ModelsTree, Refused
 from zoopm.storage.record import ADOPTED, Placed, Record, read_record, write_record
 from zoopm.storage.store import Expected, Store
@@ -434,8 +434,12 @@ class _Materialiser:
             and owned.sha256 == file.sha256
             and not owned.pending
         )
-        # So does a blob whose inode something changed since zoopm last linked it.
-        suspect = suspect or _changed_since_linked(self.store, file.sha256)
+        # So does a blob whose inode is not as zoopm last left it (linked, stored or proved):
+        # something else changed it since, or it was never noted. Only then is a note written
+        # after linking, so a note always speaks for bytes zoopm checked.
+        suspect = suspect or not _linked_last_by_zoopm(
+            self.store, file.sha256, _lstat(self.store.blob_path(file.sha256))
+        )
         blob = self.store.prove(file.sha256, file.size, file.sha1, suspect=suspect)
         if blob is None:
             # Changed or removed since the fetch step (another project wrote through a hard
@@ -471,11 +475,6 @@ class _Materialiser:
         record = Record(self.models, self.plan.project, str(self.plan.models_dir))
         write_record(self.plan.models_dir, record)
         self.written_at = time.monotonic()
-
-
-def _changed_since_linked(store: Store, sha256: str) -> bool:
-    info = _lstat(store.blob_path(sha256))
-    return info is not None and changed_since_linked(store.root, sha256, info)
 
 
 def _left_message(models_dir: Path, name: str, path: str) -> str:

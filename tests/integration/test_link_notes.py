@@ -120,21 +120,73 @@ def test_after_a_sibling_is_deleted_one_project_hashes_and_the_others_need_not(
     assert "Nothing to do" in second.stderr
 
 
-def test_a_checkout_links_blobs_that_only_lost_links_without_hashing_them(
-    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+def test_a_write_through_one_project_then_a_deleted_sibling_never_reaches_another_project(
+    tmp_path: Path, served: Path, zoopm: Zoopm, store_dir: Path
 ) -> None:
-    first = hardlinked_project(tmp_path / "first", tiny_net)
-    old = hardlinked_project(tmp_path / "old", tiny_net)
-    for project in (first, old):
+    first = hardlinked_project(tmp_path / "first", served)
+    sibling = hardlinked_project(tmp_path / "sibling", served)
+    for project in (first, sibling):
         assert zoopm("install", project=project).exit_code == 0
-    shutil.rmtree(old)
+    placed = first / "models" / "tiny" / BINARY
+    good = placed.read_bytes()
+    before = placed.stat()
+    with placed.open("r+b") as handle:  # as root: 0444 does not stop it
+        handle.write(b"EVIL")
+    os.utime(placed, ns=(before.st_atime_ns, before.st_mtime_ns))
+    shutil.rmtree(sibling)  # lowers the link count, as a cleanup would
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     for name in ("zoo.toml", "zoo.lock"):
         (checkout / name).write_bytes((first / name).read_bytes())
-    no_hashing(monkeypatch)
 
-    run = zoopm("install", "--frozen", project=checkout)
+    fresh = zoopm("install", "--frozen", project=checkout)
+    again = zoopm("install", project=first)
 
-    assert run.exit_code == 0, run.stderr
-    assert (checkout / "models" / "tiny" / BINARY).stat().st_nlink > 1
+    assert fresh.exit_code == 0, fresh.stderr
+    assert (checkout / "models" / "tiny" / BINARY).read_bytes() == good
+    assert again.exit_code == 0, again.stderr
+    assert placed.read_bytes() == good
+    assert zoopm("verify", project=first).exit_code == 0
+
+
+def test_a_symlinked_notes_directory_is_never_written_through_nor_emptied_by_gc(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, store_dir: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    mine = outside / "mine.txt"
+    mine.write_text("user data\n")
+    store_dir.mkdir(parents=True)
+    (store_dir / "linked").symlink_to(outside)
+    project = hardlinked_project(tmp_path / "proj", tiny_net)
+
+    installed = zoopm("install", project=project)
+    shutil.rmtree(project)
+    collected = zoopm("gc")
+
+    assert installed.exit_code == 0, installed.stderr
+    assert sorted(p.name for p in outside.iterdir()) == ["mine.txt"]
+    assert mine.read_text() == "user data\n"
+    assert collected.exit_code != 0  # gc names the linked directory and removes nothing
+    assert "linked" in collected.error_line
+
+
+def test_a_note_replaced_by_a_symlink_never_lends_its_mode_to_the_note_written_next(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, store_dir: Path
+) -> None:
+    first = hardlinked_project(tmp_path / "first", tiny_net)
+    assert zoopm("install", project=first).exit_code == 0
+    notes = [p for p in (store_dir / "linked").rglob("*") if p.is_file()]
+    target = tmp_path / "wide-open"
+    target.write_text("")
+    target.chmod(0o666)
+    notes[0].unlink()
+    notes[0].symlink_to(target)
+
+    assert (
+        zoopm("install", project=hardlinked_project(tmp_path / "second", tiny_net)).exit_code == 0
+    )
+
+    assert not notes[0].is_symlink()
+    assert notes[0].stat().st_mode & 0o022 == 0
+    assert target.read_text() == ""

@@ -8,10 +8,11 @@ does: if the inode's ctime is still the one zoopm wrote down after its last link
 zoopm has changed the inode since. And before a blob is linked again, a ctime that is not the
 noted one means something else changed it: the blob is hashed first.
 
-Removing a link moves the ctime too (and lowers the link count): deleting an old checkout
-touches every blob it shared. Before linking, a blob that only lost links since its note is
-trusted by its stat, as it was before notes existed; a placed file in that state is hashed
-once, by the first install that sees it, which then notes the inode again for the others.
+A note is written only for an inode whose bytes zoopm has just checked: a blob published or
+proved by hashing, an inode zoopm linked after its note matched (or after hashing it), a placed
+file hashed because its ctime moved. Removing a link moves the ctime too (deleting an old
+checkout touches every blob it shared), so the next link of such a blob hashes it once, and
+notes it again for everyone else.
 
 Notes live in store/linked/<sha256[:2]>/<sha256> as "<inode> <ctime_ns> <links>". They are a
 cache: a missing, unreadable or odd note only means the slower check (hashing) is made.
@@ -35,6 +36,8 @@ def note_path(store_root: Path, sha256: str) -> Path:
 
 def read_note(store_root: Path, sha256: str) -> tuple[int, int, int] | None:
     """(inode, ctime_ns, link count) as noted, or None."""
+    if _linked_away(store_root):
+        return None
     try:
         text = read_regular(note_path(store_root, sha256), 96, follow=False).decode("ascii")
     except (OSError, TooLarge, UnicodeDecodeError):
@@ -52,27 +55,32 @@ def zoopm_was_last(store_root: Path, sha256: str, info: os.stat_result) -> bool:
     return note is not None and note[:2] == (info.st_ino, info.st_ctime_ns)
 
 
-def changed_since_linked(store_root: Path, sha256: str, info: os.stat_result) -> bool:
-    """Whether the blob's note shows something other than zoopm changed it since its last link
-    (other than removing links: see the module's docstring)."""
-    note = read_note(store_root, sha256)
-    if note is None or note[:2] == (info.st_ino, info.st_ctime_ns):
-        return False
-    inode, _, links = note
-    return inode != info.st_ino or info.st_nlink >= links
-
-
 def write_note(store_root: Path, sha256: str, info: os.stat_result) -> None:
     """Notes info (of the blob's inode, as zoopm just left it or just proved it)."""
+    if _linked_away(store_root):
+        return
     path = note_path(store_root, sha256)
+    if os.path.islink(path.parent):
+        return
     text = f"{info.st_ino} {info.st_ctime_ns} {info.st_nlink}\n"
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, text.encode(), durable=False)
 
 
+def _linked_away(store_root: Path) -> bool:
+    """Whether the notes directory (or its fan-out) is a symlink: not the store's own, so
+    nothing is written or removed through it (and no note read through it is believed)."""
+    return os.path.islink(store_root / NOTES_DIR)
+
+
 def forget_notes(store_root: Path, sha256s: Iterable[str]) -> None:
     """Drops the notes of blobs gc removed (a note of a missing blob is harmless, just litter)."""
+    if _linked_away(store_root):
+        return
     for sha256 in sha256s:
+        path = note_path(store_root, sha256)
+        if os.path.islink(path.parent):
+            continue
         with contextlib.suppress(OSError):
-            os.unlink(note_path(store_root, sha256))
+            os.unlink(path)

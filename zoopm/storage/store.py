@@ -42,6 +42,7 @@ from zoopm.errors import (
     ZoopmError,
     from_os_error,
 )
+from zoopm.storage.linknotes import write_note
 from zoopm.storage.locks import hold_lock, host_tag, pid_alive
 from zoopm.storage.partial import STALE_SECONDS, Partial, ResumeKey, clean_kept
 from zoopm.tasks import CancelToken
@@ -240,11 +241,19 @@ class Store:
         return text if is_sha256_hex(text) else None
 
     def _stamp(self, path: Path) -> None:
+        """Stamps a blob whose bytes were just proven, and notes its inode as zoopm left it."""
         try:
             os.chmod(path, _READ_ONLY, follow_symlinks=False)
             os.utime(path, ns=(STAMP_NS, STAMP_NS), follow_symlinks=False)
+            self._note(path)
         except OSError as exc:
             raise from_os_error(exc, path) from None
+
+    def _note(self, path: Path) -> None:
+        """Writes the link note of the verified blob at path (storage/linknotes.py)."""
+        info = os.lstat(path)
+        if stat.S_ISREG(info.st_mode):
+            write_note(self.root, path.name, info)
 
     def _write_alias(self, digest: Digest) -> None:
         alias = self._alias_path(digest.sha1)
@@ -492,8 +501,9 @@ class Store:
 
     def refuse_links(self) -> None:
         """Raises StoreError if a directory of the store's own (sha256/, sha1/, projects/,
-        quarantine/, tmp/) is a symlink or not a directory: gc removes nothing through one."""
-        for kind in ("sha256", "sha1", "projects", "quarantine", "tmp"):
+        quarantine/, tmp/, linked/) is a symlink or not a directory: gc removes nothing
+        through one."""
+        for kind in ("sha256", "sha1", "projects", "quarantine", "tmp", "linked"):
             fd = self._real_dir(kind)
             if fd is not None:
                 os.close(fd)
@@ -614,6 +624,7 @@ class Store:
             else:
                 os.replace(temp, final)
                 fsync_dir(final.parent)
+                self._note(final)  # its bytes were hashed as they were written
             self._write_alias(digest)
         except ZoopmError:
             raise
