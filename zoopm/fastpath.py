@@ -41,7 +41,9 @@ def run_install(argv: list[str]) -> int | None:
     if asked is None:
         return None
     quiet = asked.has("-q", "--quiet")
-    found = _recalled(asked.start if asked.start is not None else Path.cwd())
+    start = asked.start if asked.start is not None else Path.cwd()
+    # A -C that is not a directory is the runner's to refuse, never a parent project's witness.
+    found = _recalled(start) if start.is_dir() else None
     if found is not None:
         # The last full check found nothing to do, and not one of its inputs changed since.
         if not quiet:

@@ -33,6 +33,21 @@ class FileAction:
     file: LockedFile
     target: Path
 
+    # Compared and hashed by what names it: the generated ones would hash the whole model
+    # (every file of it) for each file, which made installing a model of 2,000 files take
+    # seconds per thousand.
+    def __hash__(self) -> int:
+        return hash((self.model.name, self.file.path, self.target))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FileAction):
+            return NotImplemented
+        return (self.model.name, self.file, self.target) == (
+            other.model.name,
+            other.file,
+            other.target,
+        )
+
     @property
     def rel(self) -> str:
         """The path below the models directory, which also names the file in messages."""

@@ -363,23 +363,18 @@ class Project:
         changed since is said once, whether or not the store still holds the locked bytes."""
         from zoopm.sources.local import local_drift
 
-        try:
-            locked_at = os.stat(self.lock_path).st_mtime_ns
-        except OSError:
-            return
         for model in lock.models:
             if model.name not in placing or not _is_local(model):
                 continue
-            source = model.source_dict()
-            drift = local_drift(model, self.root, locked_at)
+            drift = local_drift(model, self.root)
             if drift:
                 shown = ", ".join(drift[:3]) + (
                     f" and {len(drift) - 3} more" if len(drift) > 3 else ""
                 )
                 self.reporter.warning(
-                    f"{model.name}: {source['path']} changed since {LOCK_NAME} was written "
-                    f"({shown}); installing what {LOCK_NAME} pins (run 'zoopm lock' to pin "
-                    "the new contents)"
+                    f"{model.name}: {model.source_dict()['path']} changed since {LOCK_NAME} was "
+                    f"written ({shown}); install places what {LOCK_NAME} pins (run 'zoopm lock' "
+                    "to pin the new contents)"
                 )
 
     def _plan_install(
@@ -516,6 +511,10 @@ class Project:
             # real work plans again under the lock.
             quick = self.noop_plan(manifest, link_mode)
             if quick is not None:
+                if not self.store.is_registered(self.root.resolve() / LOCK_NAME):
+                    # A project moved or copied since its install: gc must know it needs these.
+                    with self.using_store():
+                        self._register()
                 return InstallResult(quick, 0, 0, len(quick.keep))
         with self.exclusive():
             return self._install(frozen=frozen, mode=mode)
@@ -535,8 +534,7 @@ class Project:
             offline=self.settings.offline,
             token=self.token,
         )
-        if not plan.nothing_to_do:
-            self._register()
+        self._register()  # also for nothing to do: the project may have moved since
         return result
 
     def status(self) -> list[ModelStatus]:

@@ -8,6 +8,7 @@ other command through cli/app.py, so both fail alike.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -15,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from zoopm.errors import EXIT_FAILURE, INTERRUPTED_HINT, Interrupted, ZoopmError, from_os_error
+from zoopm.errors import (
+    EXIT_FAILURE,
+    INTERRUPTED_HINT,
+    Interrupted,
+    UsageError,
+    ZoopmError,
+    from_os_error,
+)
 from zoopm.project import Project
 from zoopm.settings import Settings
 from zoopm.ui import ConsoleReporter, error_lines, human_size
@@ -50,7 +58,10 @@ def run(options: RunOptions, action: Callable[[Project, ConsoleReporter], T]) ->
     reporter: ConsoleReporter | None = None
     project: Project | None = None
     try:
-        settings = Settings.from_env()
+        environment = dict(os.environ)
+        if options.jobs is not None:
+            environment.pop("ZOOPM_JOBS", None)  # --jobs wins, even over a malformed value
+        settings = Settings.from_env(environment)
         if options.offline:
             settings = dataclasses.replace(settings, offline=True)
         if options.jobs is not None:
@@ -62,6 +73,13 @@ def run(options: RunOptions, action: Callable[[Project, ConsoleReporter], T]) ->
             no_color=settings.no_color,
         )
         start = options.start if options.start is not None else Path.cwd()
+        if options.start is not None and options.discover and not start.is_dir():
+            # Looking for zoo.toml above a directory that is not there would find the project
+            # around the working directory: a typo in -C would act on another project.
+            raise UsageError(
+                f"-C {options.start}: no such directory",
+                hint="give the directory of a project (or of one to create, for 'zoopm init')",
+            )
         if options.discover:
             project = Project.discover(start, settings, reporter)
         else:

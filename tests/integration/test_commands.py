@@ -202,3 +202,37 @@ def test_the_install_summary_counts_blobs_stored_not_files_placed(
     blobs = len({p.read_bytes() for p in files})
     assert f"Placed {2 * len(files)} files in" in run.stderr
     assert f"{blobs} new blobs in the store ({human_size(size)})" in run.stderr
+
+
+@pytest.mark.parametrize("command", [("remove", "tiny"), ("install",), ("list",)])
+def test_a_c_option_naming_no_directory_is_a_usage_error_never_the_enclosing_project(
+    tmp_path: Path,
+    tiny_net: Path,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+    command: tuple[str, ...],
+) -> None:
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    assert zoopm("install", project=project).exit_code == 0
+    monkeypatch.chdir(project)
+    before = (project / "zoo.toml").read_bytes()
+
+    run = zoopm("-C", "no/such/dir", *command)
+
+    assert run.exit_code == 2
+    assert "-C no/such/dir: no such directory" in run.error_line
+    assert (project / "zoo.toml").read_bytes() == before
+    assert (project / "models" / "tiny" / "deploy.prototxt").is_file()
+
+
+def test_a_no_op_install_of_a_moved_project_registers_it_so_gc_keeps_its_blobs(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, store_dir: Path
+) -> None:
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    assert zoopm("install", project=project).exit_code == 0
+    moved = project.rename(tmp_path / "moved")
+
+    assert "Nothing to do" in zoopm("install", project=moved).stderr
+    assert zoopm("gc").exit_code == 0
+
+    assert zoopm("verify", "--store", project=moved).exit_code == 0

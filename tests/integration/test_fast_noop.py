@@ -148,3 +148,10 @@ def test_a_stale_lock_is_not_a_no_op(installed: Path, tiny_net: Path) -> None:
 
     assert frozen.returncode == 1
     assert "does not match zoo.toml" in frozen.stderr
+
+
+def test_a_c_option_naming_no_directory_is_refused_before_typer_loads_too(installed: Path) -> None:
+    run = zoopm_process(["-C", "no/such/dir", "install"], installed)
+
+    assert run.returncode == 2
+    assert said(run)[0] == "error: -C no/such/dir: no such directory"

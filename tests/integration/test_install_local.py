@@ -389,3 +389,22 @@ def test_a_local_directory_touched_but_not_changed_gives_no_warning(
 
     assert run.exit_code == 0, run.stderr
     assert "changed since" not in run.stderr
+
+
+def test_a_local_edit_that_keeps_size_and_mtime_is_warned_about_too(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm
+) -> None:
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    assert zoopm("install", project=project).exit_code == 0
+    source = tiny_net / DEPLOY
+    before = source.stat()
+    data = source.read_bytes()
+    source.write_bytes(data[::-1])  # same size
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))  # as cp -p or rsync -a leave it
+    (project / "models" / "tiny" / DEPLOY).unlink()
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert f"({DEPLOY} changed)" in run.stderr
+    assert (project / "models" / "tiny" / DEPLOY).read_bytes() == data

@@ -338,3 +338,25 @@ def test_a_change_during_the_check_gets_no_witness_whatever_the_clock_says(
     assert not witness(project).exists()
     assert not says_nothing_to_do(capsys, monkeypatch)
     assert (project / "weights" / "tiny" / "deploy.prototxt").is_file()
+
+
+def test_a_symlinked_state_directory_is_never_written_through(
+    tmp_path: Path,
+    tiny_net: Path,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    home = Path(os.environ["ZOOPM_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "state").symlink_to(outside)
+    root = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    assert zoopm("install", project=root).exit_code == 0
+    monkeypatch.chdir(root)
+    time.sleep(0.02)
+
+    assert says_nothing_to_do(capsys, monkeypatch)
+
+    assert list(outside.rglob("*")) == []

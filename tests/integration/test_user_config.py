@@ -194,7 +194,7 @@ def test_a_bad_jobs_value_is_a_usage_error(tmp_path: Path, value: str, zoopm: Zo
     ("text", "expected"),
     [
         ("[defaults]\njobs = 0\n", "defaults.jobs: 0 is not a whole number from 1 to 64"),
-        ("[defaults]\njobs = true\n", "defaults.jobs: True is not a whole number"),
+        ("[defaults]\njobs = true\n", "defaults.jobs: true is not a whole number"),
         ('[defaults]\nlink-mode = "teleport"\n', "defaults.link-mode: 'teleport' is not one of"),
         ("[defaults]\nthreads = 4\n", "defaults.threads: unknown key"),
         ("[proxy]\nurl = 1\n", "proxy: unknown table"),
@@ -250,3 +250,19 @@ def test_a_relative_xdg_config_home_is_ignored_as_the_spec_says(tmp_path: Path) 
     assert path == Path.home() / ".config" / "zoopm" / "config.toml"
     with pytest.raises(UsageError):
         Settings.from_env({"ZOOPM_HOME": str(tmp_path), "ZOOPM_JOBS": "x"})
+
+
+def test_the_jobs_option_wins_even_over_a_malformed_environment_variable(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    monkeypatch.setenv("ZOOPM_JOBS", "0")
+
+    assert zoopm("install", "-j", "3", project=project).exit_code == 0
+    assert zoopm("install", project=project).exit_code == 2  # without -j it is still an error
+
+
+def test_dev_null_as_the_configuration_is_no_configuration(tmp_path: Path) -> None:
+    settings = Settings.from_env({"ZOOPM_HOME": str(tmp_path), "ZOOPM_CONFIG": os.devnull})
+
+    assert settings.config.mirrors == ()

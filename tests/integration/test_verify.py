@@ -502,3 +502,21 @@ def test_a_users_new_file_given_the_old_inode_number_is_never_taken_for_zoopms(
 
     assert run.exit_code != 0
     assert placed.read_text() == "name: 'mine'\n"
+
+
+def test_verify_store_counts_store_problems_and_names_the_command_that_fixes_them(
+    tmp_path: Path, tiny_net: Path, file_server: FileServer, zoopm: Zoopm, store_dir: Path
+) -> None:
+    project = installed(zoopm, tmp_path, tiny_net, file_server)
+    data = (project / "models" / "tiny" / "deploy.prototxt").read_bytes()
+    blob_of(store_dir, data).unlink()
+
+    run = zoopm("verify", "--store", project=project)
+    repaired = zoopm("verify", "--store", "--repair", project=project)
+
+    assert run.exit_code == 1
+    assert "1 problem left" in run.stderr
+    assert "'zoopm verify --store --repair'" in run.stderr
+    assert "(or 'zoopm install')" not in run.stderr
+    assert repaired.exit_code == 0, repaired.stderr
+    assert blob_of(store_dir, data).read_bytes() == data

@@ -71,9 +71,13 @@ def _report_verify(result: VerifyResult, reporter: ConsoleReporter) -> None:
         reporter.info(f"Verified {checked}: repaired everything found")
         return
     users = [p for p in result.remaining if not p.zoopms]
-    reporter.info(f"Verified {checked}: {_count(result.remaining, 'problem')} left")
-    if any(p.zoopms for p in result.remaining) or result.store_remaining:
+    left = len(result.remaining) + len(result.store_remaining)
+    reporter.info(f"Verified {checked}: {left} problem" + ("" if left == 1 else "s") + " left")
+    if any(p.zoopms for p in result.remaining):
         reporter.info("'zoopm verify --repair' (or 'zoopm install') restores zoopm's own files")
+    if result.store_remaining:
+        # install trusts a blob it does not need to fetch, so only verify --repair fetches it.
+        reporter.info("'zoopm verify --store --repair' fetches the blobs named above again")
     if users:
         reporter.info(
             f"zoopm leaves what it did not place as it is ({_count(users, 'path')} above); "

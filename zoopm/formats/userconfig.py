@@ -7,6 +7,7 @@ must be right, as zoo.toml must (a typo that silently did nothing would be worse
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,9 @@ NO_CONFIG = UserConfig()
 
 
 def read_user_config(path: Path) -> UserConfig:
-    """The configuration at path; an empty one if no file is there."""
+    """The configuration at path; an empty one if no file is there (or it is /dev/null)."""
+    if str(path) == os.devnull:
+        return NO_CONFIG
     try:
         raw = read_regular(path, MAX_CONFIG_FILE)
     except FileNotFoundError:
@@ -71,7 +74,8 @@ def parse_user_config(text: str, path: Path) -> UserConfig:
     if jobs is not None and (
         not isinstance(jobs, int) or isinstance(jobs, bool) or not 1 <= jobs <= MAX_JOBS
     ):
-        _fail(path, "defaults.jobs", f"{jobs!r} is not a whole number from 1 to {MAX_JOBS}")
+        shown = str(jobs).lower() if isinstance(jobs, bool) else repr(jobs)  # as TOML spells it
+        _fail(path, "defaults.jobs", f"{shown} is not a whole number from 1 to {MAX_JOBS}")
     link_mode = defaults.get("link-mode")
     if link_mode is not None and link_mode not in LINK_MODES:
         _fail(path, "defaults.link-mode", f"{link_mode!r} is not one of {', '.join(LINK_MODES)}")

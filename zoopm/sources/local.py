@@ -173,13 +173,14 @@ def _identity(info: os.stat_result) -> tuple[int, int]:
     return info.st_dev, info.st_ino
 
 
-def local_drift(model: LockedModel, root: Path, locked_at_ns: int) -> list[str]:
+def local_drift(model: LockedModel, root: Path) -> list[str]:
     """How a local model's directory differs from what zoo.lock pinned: ['deploy.prototxt
     changed', 'notes.txt added', …]; empty when it matches.
 
-    A file whose size is unchanged and whose mtime is not after zoo.lock's (locked_at_ns) is
-    taken as unchanged, so an install does not read every local binary again; any other file is
-    hashed. A binary absent from the directory was downloaded, not deleted.
+    Every file of the same size is hashed: an edit that keeps the size and puts the mtime back
+    (cp -p, rsync -a, tar x) must be told as surely as any other. Asked only by an install that
+    places files of the model, never by a no-op. A binary absent from the directory was
+    downloaded, not deleted.
     """
     directory = root / model.source_dict().get("path", "")
     label = str(model.source_dict().get("path", "")).rstrip("/")
@@ -195,12 +196,11 @@ def local_drift(model: LockedModel, root: Path, locked_at_ns: int) -> list[str]:
                 drift.append(f"{file.path} deleted")
             continue
         try:
-            info = os.stat(directory / file.path)
+            size = os.stat(directory / file.path).st_size
         except OSError:
             drift.append(f"{file.path} cannot be read")
             continue
-        touched = info.st_mtime_ns > locked_at_ns
-        if info.st_size != file.size or (touched and _sha256(directory / file.path) != file.sha256):
+        if size != file.size or _sha256(directory / file.path) != file.sha256:
             drift.append(f"{file.path} changed")
     drift.extend(f"{path} added" for path in sorted(present - locked) if not _is_weights(path))
     return drift

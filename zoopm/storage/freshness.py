@@ -107,6 +107,8 @@ def remember(path: Path, before: dict[str, Any], answer: dict[str, Any], started
         if entry is not None and (entry[4] >= newest or entry[5] >= newest):
             return False
     after["answer"] = answer
+    if os.path.islink(path.parent) or os.path.islink(path.parent.parent):
+        return False  # not ZOOPM_HOME's own directory: nothing is written through a link
     with contextlib.suppress(OSError):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, json.dumps(after, sort_keys=True).encode(), durable=False)

@@ -345,13 +345,19 @@ class Store:
         digest = _hash_no_follow(path)
         return digest is not None and digest.sha256 == sha256
 
+    def is_registered(self, lock_path: Path) -> bool:
+        """Whether the register already names this zoo.lock (read only)."""
+        record = self.root / "projects" / register_key(lock_path)
+        with contextlib.suppress(OSError, TooLarge):
+            return read_regular(record, 64 * 1024, follow=False) == f"{lock_path}\n".encode()
+        return False
+
     def register_project(self, lock_path: Path) -> None:
         """Records a project that uses the store, so gc can keep what its lock needs."""
+        if self.is_registered(lock_path):
+            return
         record = self.root / "projects" / register_key(lock_path)
         content = str(lock_path) + "\n"
-        with contextlib.suppress(OSError, TooLarge):
-            if read_regular(record, 64 * 1024, follow=False) == content.encode():
-                return
         try:
             atomic_write(record, content.encode())
         except OSError as exc:
