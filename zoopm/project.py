@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoopm.atomic import atomic_write
-from zoopm.changes import lock_changes, manifest_changes
 from zoopm.errors import ManifestError, StaleLockError, UsageError, ZoopmError
 from zoopm.formats.lockfile import LOCK_NAME, Lock, LockedModel, read_lock, render_lock
 from zoopm.formats.manifest import (
@@ -33,15 +32,16 @@ from zoopm.formats.manifest import (
     remove_model,
     set_model_rev,
 )
-from zoopm.install import (
+from zoopm.locations import MANIFEST_NAME, RECORD_NAME
+from zoopm.network.fetch import Fetcher
+from zoopm.operations.changes import lock_changes, manifest_changes
+from zoopm.operations.install import (
     InstallPlan,
     InstallResult,
     apply_install,
     count_installed,
     plan_install,
 )
-from zoopm.locations import MANIFEST_NAME, RECORD_NAME
-from zoopm.network.fetch import Fetcher
 from zoopm.paths import model_name_problem
 from zoopm.reporting import NullReporter, Reporter
 from zoopm.settings import Settings
@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from zoopm.network.github_api import GitHubClient
     from zoopm.network.net import HttpClient
     from zoopm.operations.gc import GcResult
+    from zoopm.operations.resolve import Resolver
     from zoopm.operations.verify import VerifyResult
-    from zoopm.resolve import Resolver
     from zoopm.storage.freshness import Inputs as freshness_inputs
 
 
@@ -189,7 +189,7 @@ class Project:
 
     def _resolver(self, manifest: Manifest | None) -> Resolver:
         # Imported here: resolving pulls in the readme parser, which a no-op install never needs.
-        from zoopm.resolve import Resolver
+        from zoopm.operations.resolve import Resolver
 
         return Resolver(
             root=self.root,
@@ -346,7 +346,7 @@ class Project:
             # Before a byte is fetched, the lock must agree with each pinned readme.md. Local
             # models have no pin to check, and a no-op install places nothing: both skip this,
             # and the readme parser with it.
-            from zoopm.resolve import disagreement_error
+            from zoopm.operations.resolve import disagreement_error
 
             wrong = self._resolver(manifest).check_pins(pinned)
             if wrong and frozen:

@@ -15,7 +15,7 @@ from zoopm.reporting import NullProgress, Progress
 if TYPE_CHECKING:
     from rich.progress import Progress as RichProgress
 
-    from zoopm.install import InstallResult
+    from zoopm.operations.install import InstallResult
 
 
 # Characters that reorder or hide text on a terminal (bidi overrides and isolates).

@@ -61,7 +61,7 @@ def child_env() -> dict[str, str]:
 
 def baseline_rss_mib() -> float:
     """What a zoopm process weighs once everything a lock imports is loaded."""
-    code = "import requests, yaml, zoopm.cli, zoopm.network.net, zoopm.resolve"
+    code = "import requests, yaml, zoopm.cli, zoopm.network.net, zoopm.operations.resolve"
     peak, run = peak_rss_mib(["-c", code], child_env())
     assert run.returncode == 0, run.stderr
     return peak

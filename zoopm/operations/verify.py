@@ -18,8 +18,8 @@ from pathlib import Path
 
 from zoopm.errors import UsageError
 from zoopm.formats.lockfile import LOCK_NAME, Lock, LockedFile, LockedModel
-from zoopm.install import FileAction, apply_install, plan_install
 from zoopm.network.fetch import Fetcher
+from zoopm.operations.install import FileAction, apply_install, plan_install
 from zoopm.reporting import Progress, Reporter
 from zoopm.storage.materialize import ModelsTree
 from zoopm.storage.record import ADOPTED, Placed, Record, read_record
