@@ -244,3 +244,91 @@ def test_ctrl_c_leaves_nothing_at_the_final_path_and_the_next_run_resumes(
     assert again.returncode == 0, again.stderr
     assert (directory / BINARY).read_bytes() == data
     assert any(r.headers.get("range", "").startswith("bytes=") for r in file_server.requests)
+
+
+def _set_caffemodel(directory: Path, name: str) -> None:
+    readme = directory / "readme.md"
+    lines = readme.read_text().splitlines(keepends=True)
+    readme.write_text(
+        "".join(
+            f"caffemodel: {name}\n" if line.startswith("caffemodel:") else line for line in lines
+        )
+    )
+
+
+@pytest.mark.parametrize("name", ["readme.md", "README.MD", "deploy.prototxt"])
+def test_a_caffemodel_naming_one_of_the_models_own_files_is_refused(
+    model: tuple[Path, bytes], zoopm: Zoopm, name: str
+) -> None:
+    directory, _ = model
+    _set_caffemodel(directory, name)
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+
+    run = zoopm("download-binary", directory)
+
+    assert run.exit_code == 2
+    assert "names one of the model's own files" in run.error_line
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
+
+
+def test_a_long_binary_name_is_placed_the_temp_name_does_not_overflow(
+    model: tuple[Path, bytes], zoopm: Zoopm
+) -> None:
+    directory, data = model
+    name = "y" * 240 + ".caffemodel"
+    _set_caffemodel(directory, name)
+
+    run = zoopm("download-binary", directory)
+
+    assert run.exit_code == 0, run.stderr
+    assert (directory / name).read_bytes() == data
+
+
+def test_temp_files_of_a_killed_run_are_swept_and_a_live_ones_kept(
+    model: tuple[Path, bytes], zoopm: Zoopm
+) -> None:
+    from zoopm.storage.locks import host_tag
+
+    directory, _ = model
+    dead = directory / f".zoopm-{host_tag()}-999999999-abcd.tmp"
+    dead.write_bytes(b"half a binary")
+    live = directory / f".zoopm-{host_tag()}-{os.getpid()}-abcd.tmp"
+    live.write_bytes(b"being written")
+
+    run = zoopm("download-binary", directory)
+
+    assert run.exit_code == 0, run.stderr
+    assert not dead.exists()
+    assert live.exists()
+
+
+def test_a_present_binary_needs_no_download_so_its_url_is_not_judged(
+    model: tuple[Path, bytes], zoopm: Zoopm
+) -> None:
+    directory, data = model
+    (directory / BINARY).write_bytes(data)
+    readme = directory / "readme.md"
+    lines = readme.read_text().splitlines(keepends=True)
+    readme.write_text(
+        "".join(
+            "caffemodel_url: file:///etc/passwd\n" if line.startswith("caffemodel_url:") else line
+            for line in lines
+        )
+    )
+
+    run = zoopm("download-binary", directory)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout == "Model already exists.\n"
+
+
+def test_a_readme_too_large_says_so(tmp_path: Path, zoopm: Zoopm) -> None:
+    directory = tmp_path / "huge"
+    shutil.copytree(TINY_NET, directory)
+    with (directory / "readme.md").open("ab") as readme:
+        readme.write(b"x" * (2 << 20))
+
+    run = zoopm("download-binary", directory)
+
+    assert run.exit_code == 2
+    assert "larger than 1 MiB" in run.error_line

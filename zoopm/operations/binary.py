@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +21,14 @@ from zoopm.atomic import TooLarge, fsync_dir, read_regular
 from zoopm.digest import CHUNK_SIZE, Digest, Hasher
 from zoopm.errors import ModelInfoError, SourceError, StoreError, from_os_error
 from zoopm.formats.modelinfo import INFO_HEAD_BYTES, parse_model_info
+from zoopm.storage.locks import host_tag, pid_alive
 from zoopm.trust import URL_HINTS, Trust, url_problem
 
 README = "readme.md"
 REQUIRED = ("caffemodel", "caffemodel_url", "sha1")  # as the Caffe script requires them
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_INFO_SUFFIXES = (".md", ".prototxt")  # readme.md, deploy.prototxt, solver.prototxt, …
+_TEMP = re.compile(r"\.zoopm-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]+\.tmp")
 
 
 @dataclass(frozen=True)
@@ -55,8 +59,18 @@ def download_binary(
             hint="give the model directory that holds readme.md (as download_model_binary.py "
             "takes it)",
         ) from None
-    except (OSError, TooLarge) as exc:
-        raise ModelInfoError(f"{readme}: cannot read: {exc}") from None
+    except TooLarge:
+        raise ModelInfoError(
+            f"{readme}: larger than {INFO_HEAD_BYTES // 1024**2} MiB; no model information is "
+            "that large",
+            hint="give the model directory that holds the model's readme.md",
+        ) from None
+    except OSError as exc:
+        raise ModelInfoError(
+            f"{readme}: cannot read: {exc.strerror or exc}",
+            hint="give the model directory (as download_model_binary.py takes it); readme.md "
+            "must be a regular file in it",
+        ) from None
     info = parse_model_info(data, str(readme))
     for key in REQUIRED:
         if getattr(info, key) is None:
@@ -73,6 +87,17 @@ def download_binary(
             f"{readme}: caffemodel {name!r} is not a file name of this directory",
             hint="download-binary places the binary beside readme.md; name it without '/'",
         )
+    if name.lower().endswith(_INFO_SUFFIXES):
+        # A readme (perhaps someone else's) must not have the binary written over itself or
+        # over the network definition beside it.
+        raise ModelInfoError(
+            f"{readme}: caffemodel {name!r} names one of the model's own files, not its binary",
+            hint="name the binary, e.g. 'bvlc_googlenet.caffemodel'",
+        )
+    target = directory / name
+    _sweep_temps(directory)
+    if _holds_sha1(target, info.sha1):
+        return BinaryResult(target, None, existed=True)
     # The readme may be someone else's (fetched from a gist): it never chooses a local file.
     problem = url_problem(info.caffemodel_url, Trust.THIRD_PARTY)
     if problem is not None:
@@ -80,9 +105,6 @@ def download_binary(
             f"{readme}: caffemodel_url {info.caffemodel_url!r} refused: {problem}",
             hint=URL_HINTS[Trust.THIRD_PARTY],
         )
-    target = directory / name
-    if _holds_sha1(target, info.sha1):
-        return BinaryResult(target, None, existed=True)
     digest = fetch(info.caffemodel_url, info.sha1, str(target))
     _place(blob_path(digest.sha256), directory, name)
     return BinaryResult(target, digest, existed=False)
@@ -116,7 +138,8 @@ def _holds_sha1(target: Path, sha1: str) -> bool:
 
 def _place(blob: Path, directory: Path, name: str) -> None:
     """Copies blob to directory/name: under a temp name first, then one rename."""
-    temp = directory / f".{name}.zoopm-{os.getpid()}-{os.urandom(4).hex()}.tmp"
+    # Not derived from name: a long name would overflow NAME_MAX once prefixed and suffixed.
+    temp = directory / f".zoopm-{host_tag()}-{os.getpid()}-{os.urandom(4).hex()}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         out = os.open(temp, flags, 0o644)
@@ -137,6 +160,18 @@ def _place(blob: Path, directory: Path, name: str) -> None:
         # Also after Ctrl-C or a full disk halfway through the copy: no temp stays behind.
         with contextlib.suppress(OSError):
             os.unlink(temp)
+
+
+def _sweep_temps(directory: Path) -> None:
+    """Removes the temp files a killed download-binary (SIGKILL, power loss) left in directory:
+    this host's, of processes that are gone (a live one's is never touched)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            match = _TEMP.fullmatch(entry.name)
+            if match and match.group(1) == host_tag() and not pid_alive(int(match.group(2))):
+                with contextlib.suppress(OSError):
+                    if entry.is_file(follow_symlinks=False):
+                        os.unlink(entry.path)
 
 
 def _still_a_file_or_nothing(target: Path) -> None:
