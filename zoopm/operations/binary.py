@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoopm.atomic import TooLarge, fsync_dir, read_regular
-from zoopm.digest import CHUNK_SIZE, Digest, Hasher
+from zoopm.digest import CHUNK_SIZE, Digest, digest_stream
 from zoopm.errors import ModelInfoError, SourceError, StoreError, from_os_error
 from zoopm.formats.modelinfo import INFO_HEAD_BYTES, parse_model_info
 from zoopm.storage.locks import host_tag, pid_alive
@@ -129,11 +130,8 @@ def _holds_sha1(target: Path, sha1: str) -> bool:
         fd = os.open(target, _READ_FLAGS)
     except OSError as exc:
         raise from_os_error(exc, target) from None
-    hasher = Hasher()
     with os.fdopen(fd, "rb") as stream:
-        while chunk := stream.read(CHUNK_SIZE):
-            hasher.update(chunk)
-    return hasher.digest().sha1 == sha1.lower()
+        return digest_stream(stream).sha1 == sha1.lower()
 
 
 def _place(blob: Path, directory: Path, name: str) -> None:
@@ -145,8 +143,7 @@ def _place(blob: Path, directory: Path, name: str) -> None:
         out = os.open(temp, flags, 0o644)
         try:
             with open(blob, "rb") as source, os.fdopen(out, "wb", closefd=False) as sink:
-                while chunk := source.read(CHUNK_SIZE):
-                    sink.write(chunk)
+                shutil.copyfileobj(source, sink, CHUNK_SIZE)  # 1 MiB at a time, never whole
                 sink.flush()
                 os.fsync(out)
         finally:

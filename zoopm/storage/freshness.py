@@ -116,11 +116,6 @@ def remember(path: Path, before: dict[str, Any], answer: dict[str, Any], started
     return False
 
 
-def forget(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
-
-
 def _covers(data: dict[str, Any], root: Path, answer: dict[str, Any]) -> bool:
     """Whether the witness speaks of what every no-op verdict rests on: zoo.toml, zoo.lock, the
     models directory and its record, and at least as many files as it says are in place (a

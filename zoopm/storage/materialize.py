@@ -20,6 +20,7 @@ import stat
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from zoopm.digest import CHUNK_SIZE, digest_stream
 from zoopm.errors import InstallError, from_os_error
@@ -130,15 +131,10 @@ class ModelsTree:
             with contextlib.suppress(OSError):
                 return os.readlink(name, dir_fd=fd) == str(self._blob_path(sha256))
             return False
-        if not stat.S_ISREG(seen.st_mode):
+        stream = _open_seen(fd, name, seen)
+        if stream is None:
             return False
-        try:
-            file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-        except OSError:
-            return False
-        with os.fdopen(file_fd, "rb") as stream:
-            if not _same_identity(os.fstat(file_fd), seen):
-                return False
+        with stream:
             return digest_stream(stream).sha256 == sha256
 
     def sha256(self, rel: str, on_chunk: Callable[[int], None]) -> str | None:
@@ -150,15 +146,10 @@ class ModelsTree:
             return None
         fd, name = found
         seen = _lstat_at(fd, name)
-        if seen is None or not stat.S_ISREG(seen.st_mode):
+        stream = _open_seen(fd, name, seen) if seen is not None else None
+        if stream is None:
             return None
-        try:
-            file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-        except OSError:
-            return None
-        with os.fdopen(file_fd, "rb") as stream:
-            if not _same_identity(os.fstat(file_fd), seen):
-                return None
+        with stream:
             hasher = hashlib.sha256()
             while chunk := stream.read(CHUNK_SIZE):
                 hasher.update(chunk)
@@ -479,6 +470,22 @@ def generation_at(fd: int, name: str) -> int | None:
         return None
     finally:
         os.close(file)
+
+
+def _open_seen(fd: int, name: str, seen: os.stat_result) -> BinaryIO | None:
+    """The regular file name in directory fd opened for reading, if it is still the entry seen
+    (never through a symlink, never blocking); None otherwise."""
+    if not stat.S_ISREG(seen.st_mode):
+        return None
+    try:
+        file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+    except OSError:
+        return None
+    stream = os.fdopen(file_fd, "rb")
+    if not _same_identity(os.fstat(file_fd), seen):
+        stream.close()
+        return None
+    return stream
 
 
 def _lstat_at(fd: int, name: str) -> os.stat_result | None:
