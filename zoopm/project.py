@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from zoopm.index import Index, IndexEntry
     from zoopm.network.github_api import GitHubClient
     from zoopm.network.net import HttpClient
-    from zoopm.operations.binary import BinaryResult
+    from zoopm.operations.caffe.binary import BinaryResult
     from zoopm.operations.gc import GcResult
     from zoopm.operations.resolve import Resolver
     from zoopm.operations.verify import VerifyResult
@@ -771,7 +771,7 @@ class Project:
         """Caffe's download_model_binary.py, through the store: DIR/<caffemodel> made the
         binary DIR/readme.md names, verified by its SHA-1 (needs no zoo.toml; mirrors come from
         config.toml, and from zoo.toml when run inside a project)."""
-        from zoopm.operations.binary import download_binary
+        from zoopm.operations.caffe.binary import download_binary
 
         fetcher = self._fetcher(self._manifest_or_none())
         return download_binary(
