@@ -174,6 +174,21 @@ def test_key_lines_after_a_heading_are_read_with_a_warning() -> None:
     )
 
 
+def test_the_vgg_layout_a_heading_without_a_space_then_spaced_key_lines_is_read() -> None:
+    info = read("heading_without_space_blank_lines.md")
+    assert info.name == '16-layer model from the paper: "Very Deep Networks: a synthetic example"'
+    assert info.caffemodel == "VGG_ILSVRC_16_layers"
+    assert info.caffemodel_url is not None
+    assert info.caffemodel_url.endswith("/VGG_ILSVRC_16_layers.caffemodel")
+    assert info.sha1 is None
+    assert info.caffe_version == "trained using a custom Caffe-based framework"
+    assert info.gist_id == "211839e770f7b538e2d8"
+    assert info.warnings == (
+        "fixtures/readmes/heading_without_space_blank_lines.md:3: no frontmatter "
+        "(no '---' lines); read the 'key: value' lines 3-13",
+    )
+
+
 def test_a_single_dash_line_is_a_markdown_rule_and_the_key_lines_above_it_are_read() -> None:
     info = read("single_rule.md")
     assert info.caffemodel == "rule.caffemodel"

@@ -479,7 +479,9 @@ def _later_model_line(lines: tuple[_Line, ...], source: str) -> list[str]:
     return []
 
 
-_HEADING = re.compile(r"#{1,6}(?:[ \t].*)?")
+# A heading; `##Information` without the space CommonMark wants is how the VGG team's
+# readmes (among the zoo's most used) open, so any text may follow the hashes.
+_HEADING = re.compile(r"#{1,6}(?:[^#].*)?")
 _RULE = re.compile(r"(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,}")
 _UNDERLINE = re.compile(r"=+|-+")
 

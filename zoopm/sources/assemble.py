@@ -41,19 +41,21 @@ def binary_entry(
     reporter: Reporter,
     on_disk: Path | None = None,
     trust: Trust = Trust.THIRD_PARTY,
+    readme: str = "readme.md",
 ) -> LockedFile | None:
     """The locked entry of the binary readme.md names, or None when binary = false.
 
     The binary comes from on_disk when that file exists, else from caffemodel_url; either way
     its SHA-1 must be the frontmatter's. trust says who wrote readme.md: only the project's own
     readme may name a file:// URL. The default is the safe one, so a caller that forgets it
-    can never read a local file on a stranger's word.
+    can never read a local file on a stranger's word. readme is the file's name as the source
+    spells it (README.md in many gists), for messages.
     """
     if not spec.binary:
         return None
     if info.caffemodel is None:
         raise ModelInfoError(
-            f"{label}/readme.md: no caffemodel key, so zoopm cannot tell which file is the binary",
+            f"{label}/{readme}: no caffemodel key, so zoopm cannot tell which file is the binary",
             hint=f"add caffemodel to the frontmatter, or set binary = false for models.{spec.name}",
         )
     where = f"{label}/{info.caffemodel}"
@@ -65,7 +67,7 @@ def binary_entry(
             # Someone else's readme is the source's fault (exit 1); the project's own, the user's.
             error = SourceError if trust is Trust.THIRD_PARTY else ModelInfoError
             raise error(
-                f"{label}/readme.md: caffemodel_url {url!r} refused: {problem}",
+                f"{label}/{readme}: caffemodel_url {url!r} refused: {problem}",
                 hint=URL_HINTS[trust],
             )
     if on_disk is not None and on_disk.is_file():
@@ -85,8 +87,8 @@ def binary_entry(
         )
     if info.sha1 is None:
         reporter.warning(
-            f"{label}/readme.md: no sha1 for the binary; pinned the bytes zoopm saw "
-            f"(sha1 {digest.sha1})"
+            f"{label}/{readme}: no sha1 for the binary, so zoopm trusted it on first use: "
+            f"zoo.lock pins the bytes it got (sha1 {digest.sha1}) and checks them from now on"
         )
     return LockedFile(info.caffemodel, digest.size, digest.sha1, digest.sha256, urls, binary=True)
 

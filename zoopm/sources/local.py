@@ -47,7 +47,7 @@ def resolve_local(
         )
     label = source.path.rstrip("/")
     files = {path: directory / path for path in _list_files(directory, label, reporter)}
-    _, info = read_info(files, label, reporter)
+    readme, info = read_info(files, label, reporter)
     binary_path = info.caffemodel if spec.binary else None
     locked = []
     for path, on_disk in files.items():
@@ -67,6 +67,7 @@ def resolve_local(
         on_disk=directory / binary_path if binary_path else None,
         # The readme of a directory in the user's own project: file:// URLs are theirs to use.
         trust=Trust.PROJECT,
+        readme=readme,
     )
     if binary is not None:
         locked.append(binary)

@@ -196,10 +196,15 @@ def pin_files(
         fetch_file(remote.http, remote.store, f, label, keep=f.path == readme) for f in files
     ]
     kept = {f.locked.path: f.data for f in fetched if f.data is not None}
-    _, info = read_info(kept, label, remote.reporter)
+    readme, info = read_info(kept, label, remote.reporter)
     locked = [f.locked for f in fetched]
     binary = binary_entry(
-        spec=spec, info=info, label=label, fetcher=remote.fetcher, reporter=remote.reporter
+        spec=spec,
+        info=info,
+        label=label,
+        fetcher=remote.fetcher,
+        reporter=remote.reporter,
+        readme=readme,
     )
     if binary is not None:
         locked.append(binary)
