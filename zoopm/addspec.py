@@ -13,7 +13,7 @@ from zoopm.formats.manifest import GIST_ID_RE, REV_RE, GistSource, GithubSource,
 _GIST_ID = f"(?:{GIST_ID_RE.pattern})"
 _REV = REV_RE.pattern
 _GIST_SPEC = re.compile(rf"gist:(?:[A-Za-z0-9-]+/)?({_GIST_ID})(?:@({_REV}))?")
-_GITHUB_SPEC = re.compile(rf"github:([A-Za-z0-9-]+/[A-Za-z0-9._-]+)/(.+?)(?:@({_REV}))?")
+_GITHUB_SPEC = re.compile(rf"github:([A-Za-z0-9-]+/[A-Za-z0-9._-]+?)(?:/(.*?))?(?:@({_REV}))?")
 _GIST_URL_PATH = re.compile(rf"/(?:[A-Za-z0-9-]+/)?({_GIST_ID})(?:/({_REV}))?/?")
 _INDEX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -31,7 +31,7 @@ def parse_add_spec(text: str, cwd: Path, root: Path) -> AddSpec:
     if match := _GIST_SPEC.fullmatch(text):
         return AddSpec(GistSource(match.group(1), match.group(2)))
     if match := _GITHUB_SPEC.fullmatch(text):
-        path = match.group(2).strip("/")
+        path = (match.group(2) or "").strip("/")  # "": a model at the repository's root
         return AddSpec(GithubSource(match.group(1), path, match.group(3)))
     if text.startswith(("https://", "http://")):
         return AddSpec(_gist_url(text))
@@ -42,7 +42,7 @@ def parse_add_spec(text: str, cwd: Path, root: Path) -> AddSpec:
     raise UsageError(
         f"cannot read {text!r} as a model",
         hint="give an index name (zoopm search), gist:ID[@REV], a gist URL, "
-        "github:OWNER/REPO/PATH[@REV], or ./dir",
+        "github:OWNER/REPO[/PATH][@REV], or ./dir",
     )
 
 
@@ -71,7 +71,8 @@ def _local_path(path: Path, cwd: Path, root: Path) -> str:
 def default_name(source: Source, caffemodel: str | None) -> str:
     """A model name when the user gave none: a directory's name, or a gist's binary's stem."""
     if not isinstance(source, GistSource):
-        name = source.path.rstrip("/").rsplit("/", 1)[-1]
+        where = source.where if isinstance(source, GithubSource) else source.path.rstrip("/")
+        name = where.rsplit("/", 1)[-1]
         if _INDEX_NAME.fullmatch(name):
             return name
     if caffemodel:

@@ -47,10 +47,8 @@ class IndexEntry:
 
     def haystack(self) -> tuple[str, ...]:
         """The texts `search` looks in, casefolded."""
-        if isinstance(self.source, GistSource):
-            where = self.source.gist
-        else:
-            where = f"{self.source.github}/{self.source.path}"
+        source = self.source
+        where = source.gist if isinstance(source, GistSource) else source.where
         texts = (self.name, self.description, self.owner or "", where)
         return tuple(text.casefold() for text in texts)
 
@@ -233,7 +231,7 @@ class _Reader:
                     keys, "a github entry needs path, the model directory", hint=_ENTRY_HINT
                 )
             repo_path = spec["path"].strip("/")
-            problem = relative_path_problem(repo_path)
+            problem = relative_path_problem(repo_path) if repo_path else None  # "": the root
             if problem:
                 raise self.error([*keys, "path"], problem)
             return GithubSource(repo, repo_path, rev), repo.split("/", 1)[0]

@@ -40,6 +40,11 @@ REV = "9b891540183ddc834a02b2bd81b31afae71b2153"
             "github:BVLC/caffe/models/bvlc_googlenet/",
             GithubSource("BVLC/caffe", "models/bvlc_googlenet"),
         ),
+        # A model that is a whole repository: the root, path "".
+        ("github:forresti/SqueezeNet", GithubSource("forresti/SqueezeNet", "")),
+        (f"github:forresti/SqueezeNet@{REV}", GithubSource("forresti/SqueezeNet", "", REV)),
+        ("github:forresti/SqueezeNet/", GithubSource("forresti/SqueezeNet", "")),
+        (f"github:a/b.c/d@{REV}", GithubSource("a/b.c", "d", REV)),
     ],
 )
 def test_concrete_sources_parse(tmp_path: Path, text: str, expected: object) -> None:

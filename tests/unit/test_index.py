@@ -504,3 +504,11 @@ def test_an_index_url_of_another_scheme_is_refused_without_fetching(tmp_path: Pa
         load_index("ftp://example.org/index.toml", tmp_path, no_network)
 
     assert "http, https or file" in caught.value.message
+
+
+def test_an_index_entry_may_name_a_repository_root_with_an_empty_path() -> None:
+    index = index_of("mine.toml", '[models.squeeze]\ngithub = "forresti/SqueezeNet"\npath = ""\n')
+
+    (entry,) = index.entries
+    assert entry.source == GithubSource("forresti/SqueezeNet", "")
+    assert "forresti/squeezenet" in entry.haystack()

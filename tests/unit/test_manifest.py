@@ -103,3 +103,18 @@ def test_remove_model_keeps_everything_else_byte_for_byte() -> None:
 def test_removing_an_unknown_model_names_it() -> None:
     with pytest.raises(ManifestError, match=r"models\.nope: no such model"):
         remove_model("[models]\n", "nope")
+
+
+def test_an_empty_repository_path_is_the_repository_root() -> None:
+    manifest = parse('[models]\nsqueeze = { github = "forresti/SqueezeNet", path = "" }\n')
+
+    source = manifest.model("squeeze").source
+    assert source == GithubSource("forresti/SqueezeNet", "")
+    assert isinstance(source, GithubSource)
+    assert source.describe() == "github forresti/SqueezeNet"
+
+
+@pytest.mark.parametrize("path", ["..", "a/../b", "a\\b", "a//b"])
+def test_a_repository_path_that_climbs_or_is_not_posix_is_still_refused(path: str) -> None:
+    with pytest.raises(ManifestError):
+        parse(f'[models]\nm = {{ github = "o/r", path = "{path}" }}\n'.replace("\\", "\\\\"))

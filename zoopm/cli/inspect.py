@@ -142,5 +142,6 @@ def _source_text(status: ModelStatus) -> str:
     if "gist" in source:
         return f"gist:{source['gist']}@{source.get('rev', '?')[:12]}"
     if "github" in source:
-        return f"github:{source['github']}/{source['path']}@{source.get('rev', '?')[:12]}"
+        where = "/".join(part for part in (source["github"], source.get("path", "")) if part)
+        return f"github:{where}@{source.get('rev', '?')[:12]}"
     return source.get("path", "?")

@@ -99,7 +99,7 @@ def add(
         str,
         typer.Argument(
             help="An index name (zoopm search), gist:ID[@REV], a gist URL, "
-            "github:OWNER/REPO/PATH[@REV], or ./dir.",
+            "github:OWNER/REPO[/PATH][@REV], or ./dir.",
             metavar="MODEL",
         ),
     ],

@@ -46,18 +46,23 @@ class GistSource:
 
 @dataclass(frozen=True)
 class GithubSource:
-    """A model directory inside a GitHub repository, at a commit."""
+    """A model directory inside a GitHub repository, at a commit; path "" is the repository root."""
 
     github: str
     path: str
     rev: str | None = None
+
+    @property
+    def where(self) -> str:
+        """OWNER/REPO/PATH, or OWNER/REPO for a model at the repository's root."""
+        return f"{self.github}/{self.path}" if self.path else self.github
 
     def canonical(self) -> dict[str, str]:
         base = {"github": self.github, "path": self.path}
         return base | ({"rev": self.rev} if self.rev else {})
 
     def describe(self) -> str:
-        return f"github {self.github}/{self.path}" + (f"@{self.rev[:12]}" if self.rev else "")
+        return f"github {self.where}" + (f"@{self.rev[:12]}" if self.rev else "")
 
 
 @dataclass(frozen=True)
@@ -269,7 +274,8 @@ class _Parser:
             if "path" not in strings:
                 self.fail(key_path, "a github source needs path, the model directory", needle=name)
             repo_path = strings["path"].strip("/")
-            problem = relative_path_problem(repo_path)
+            # "" is the repository's root: several community models are whole repositories.
+            problem = relative_path_problem(repo_path) if repo_path else None
             if problem:
                 self.fail(f"{key_path}.path", problem, needle=name)
             return GithubSource(repo, repo_path, rev)

@@ -20,15 +20,20 @@ _MAX_DIRS = 200
 
 
 def newest_repo_rev(api: GitHubClient, repo: str, path: str) -> str:
-    """The newest commit that touched path."""
-    url = api.url(f"repos/{repo}/commits", {"path": path, "per_page": "1"})
+    """The newest commit that touched path (any commit, for "", the repository's root)."""
+    params = {"path": path, "per_page": "1"} if path else {"per_page": "1"}
+    url = api.url(f"repos/{repo}/commits", params)
     try:
         data = api.get(url).data
     except GitHubNotFound:
         raise GitHubNotFound(f"github {repo}: repository not found on GitHub") from None
     sha = data[0].get("sha") if isinstance(data, list) and data else None
     if not isinstance(sha, str) or not REV_RE.fullmatch(sha):
-        raise SourceError(f"github {repo}/{path}: no commit touches this path")
+        raise SourceError(
+            f"github {repo}/{path}: no commit touches this path"
+            if path
+            else f"github {repo}: the repository has no commit"
+        )
     return sha
 
 
@@ -37,7 +42,7 @@ def resolve_repo(spec: ModelSpec, remote: Remote) -> LockedModel:
     source = spec.source
     assert isinstance(source, GithubSource)
     rev = source.rev or newest_repo_rev(remote.api, source.github, source.path)
-    label = f"github {source.github}/{source.path}@{rev[:12]}"
+    label = f"github {source.where}@{rev[:12]}"
     quoted = urllib.parse.quote(source.path)
     first = remote.api.url(f"repos/{source.github}/contents/{quoted}", {"ref": rev})
     files = _Walker(remote.api, label, remote.reporter).walk(first, "")
