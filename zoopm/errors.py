@@ -74,7 +74,10 @@ class IntegrityError(ZoopmError):
 class NetworkError(ZoopmError):
     """A download or API request failed after retries."""
 
-    default_hint = "check the URL and your connection, or add a [mirrors] entry to zoo.toml"
+    default_hint = (
+        "check the URL and your connection, or add a [mirrors] entry (zoo.toml, or "
+        "~/.config/zoopm/config.toml outside a project)"
+    )
 
 
 class OfflineError(ZoopmError):
