@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from zoopm.index import Index, IndexEntry
     from zoopm.network.github_api import GitHubClient
     from zoopm.network.net import HttpClient
+    from zoopm.operations.caffe.adopt import Verdict
     from zoopm.operations.caffe.binary import BinaryResult
     from zoopm.operations.gc import GcResult
     from zoopm.operations.resolve import Resolver
@@ -399,6 +400,8 @@ class Project:
             if not isinstance(spec.source, LocalSource):
                 continue
             directory = (self.root / spec.source.path).resolve()
+            if directory == inside / spec.name:
+                continue  # the model's own directory, installed in place (docs/import.md)
             if directory == inside or inside in directory.parents:
                 raise ManifestError(
                     f"{self.manifest_path}: models.{spec.name}.path: {spec.source.path!r} is "
@@ -686,6 +689,85 @@ class Project:
         installed = self._edit_manifest(text, seeded, then=self.install if install else None)
         return AddResult(spec, installed)
 
+    def import_models(self, directory: Path | None = None, *, dry_run: bool = False) -> Imported:
+        """Adopts a models/ tree that Caffe's scripts filled (default: the models-dir): each
+        directory with a readme.md becomes a zoo.toml entry (a gist or repository source at the
+        commit whose files equal it, else the directory itself), then zoo.toml is locked, and
+        files already holding the locked bytes are recorded as installed. Nothing below the
+        tree is changed but that record. dry_run only judges. See docs/import.md."""
+        if dry_run:
+            return self._import_models(directory, dry_run=True)
+        with self.exclusive():
+            return self._import_models(directory, dry_run=False)
+
+    def _import_models(self, directory: Path | None, *, dry_run: bool) -> Imported:
+        from zoopm.operations.caffe.adopt import Adopter, record_adopted, store_binary
+
+        existed = os.path.lexists(self.manifest_path)
+        manifest = self.manifest() if existed else parse_manifest(TEMPLATE, self.manifest_path)
+        models_dir = self.models_dir(manifest)
+        scanned = (self.cwd / directory).absolute() if directory is not None else models_dir
+        if models_dir.resolve() in scanned.resolve().parents:
+            raise UsageError(
+                f"{scanned}: inside the models directory {manifest.models_dir!r}; import takes "
+                "the directory that holds the model directories",
+                hint=f"run 'zoopm import {manifest.models_dir}'",
+            )
+        adopter = Adopter(
+            api=self._github,
+            indexes=self.indexes(manifest),
+            reporter=self.reporter,
+            token=self.token,
+        )
+        verdicts = tuple(
+            adopter.survey(
+                scanned,
+                declared={spec.name for spec in manifest.models},
+                source_path=self._source_path,
+            )
+        )
+        chosen = [v for v in verdicts if v.spec is not None]
+        if dry_run or not chosen:
+            return Imported(verdicts)
+        for verdict in chosen:
+            assert verdict.spec is not None
+            remote = not isinstance(verdict.spec.source, LocalSource)
+            if remote and verdict.binary is not None and verdict.binary_sha1 is not None:
+                store_binary(self.store, verdict.binary, verdict.binary_sha1)
+        adopted = 0
+
+        def adopt() -> None:
+            nonlocal adopted
+            if not _same_dir(scanned, models_dir):
+                return  # the files are elsewhere; install places copies in models-dir
+            lock = self.read_lock()
+            names = {v.directory for v in chosen}
+            models = [m for m in lock.models if m.name in names] if lock is not None else []
+            project = str(self.root.resolve() / LOCK_NAME)
+            adopted = record_adopted(models_dir, models, self.store, project)
+
+        if not existed:
+            self.init()
+        try:
+            text = read_manifest_text(self.manifest_path)
+            for verdict in chosen:
+                assert verdict.spec is not None
+                text = add_model(text, verdict.spec)
+            self._edit_manifest(text, None, then=adopt)
+        except BaseException:
+            if not existed:
+                with contextlib.suppress(FileNotFoundError):
+                    self.manifest_path.unlink()
+            raise
+        return Imported(verdicts, written=True, created=not existed, adopted=adopted)
+
+    def _source_path(self, directory: Path) -> str:
+        """How zoo.toml names a local model directory: from the project root when below it."""
+        try:
+            return directory.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(directory)
+
     def _restore(self, manifest: bytes, lock: bytes | None) -> None:
         atomic_write(self.manifest_path.resolve(), manifest)
         if lock is None:
@@ -746,7 +828,7 @@ class Project:
         text: str,
         previous: Lock | None,
         *,
-        then: Callable[[], InstallResult] | None = None,
+        then: Callable[[], InstallResult | None] | None = None,
     ) -> InstallResult | None:
         """Writes zoo.toml, locks, then runs then (an install) if given.
 
@@ -787,6 +869,13 @@ class Project:
         return read_small(self._http(), url)
 
 
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _is_local(model: LockedModel) -> bool:
     source = model.source_dict()
     return "path" in source and "github" not in source
@@ -796,6 +885,16 @@ def _is_local(model: LockedModel) -> bool:
 class AddResult:
     spec: ModelSpec
     installed: InstallResult | None = None
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What import decided for each directory, and what it wrote."""
+
+    verdicts: tuple[Verdict, ...]
+    written: bool = False  # zoo.toml and zoo.lock
+    created: bool = False  # zoo.toml did not exist before
+    adopted: int = 0  # files recorded as installed (they held the locked bytes already)
 
 
 @dataclass(frozen=True)

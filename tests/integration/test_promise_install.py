@@ -610,7 +610,9 @@ def test_files_that_were_there_before_zoopm_are_adopted_and_never_removed(
 def test_a_local_model_inside_the_models_directory_is_refused(
     tmp_path: Path, tiny_net: Path, zoopm: Zoopm
 ) -> None:
-    project = write_project(tmp_path / "proj", {"m1": '{ path = "models/m1" }'})
+    # Under another model's name: models/m1 is m1's to place and remove. (A model's own
+    # directory, models/<name>, is installed in place instead: test_import.py.)
+    project = write_project(tmp_path / "proj", {"other": '{ path = "models/m1" }'})
     shutil.copytree(tiny_net, project / "models" / "m1")
     (project / "models" / "m1" / "notes.txt").write_text("my notes\n")
 

@@ -469,9 +469,10 @@ class _Materialiser:
             if blob is None:
                 raise IntegrityError(f"{action.label}: the store cannot keep a verified copy")
         before = self.plan.record.placed(action.model.name, file.path)
-        done = tree.place(
-            blob, action.rel, file.sha256, self.link_mode, owned, adopt=before is None
-        )
+        # A file that was the user's stays theirs when it holds the newly locked bytes (a model
+        # imported in place and edited, then locked): adopted again, never replaced by a link.
+        adopt = before is None or before.how == ADOPTED
+        done = tree.place(blob, action.rel, file.sha256, self.link_mode, owned, adopt=adopt)
         self.placed_inodes.add(done.inode)
         self._set(action, done)
         if time.monotonic() - self.written_at > _RECORD_EVERY_SECONDS:

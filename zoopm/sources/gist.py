@@ -66,3 +66,39 @@ def _listed_files(data: Any, label: str) -> list[RemoteFile]:
             raise SourceError(f"{label}: raw_url of {name!r} carries no blob id to verify it")
         files.append(RemoteFile(str(name), size, blob.group(1), raw_url))
     return sorted(files, key=lambda f: f.path)
+
+
+def gist_history(api: GitHubClient, gist_id: str, limit: int) -> tuple[list[str], bool]:
+    """The gist's commits, newest first, at most limit of them (pages followed by their Link
+    header); and whether that is the whole history."""
+    url: str | None = api.url(f"gists/{gist_id}/commits", {"per_page": "100"})
+    versions: list[str] = []
+    pages = 0
+    while url is not None and len(versions) < limit:
+        pages += 1
+        if pages > limit // 100 + 2:
+            break  # an answer that pages on with nothing in it is someone else's loop
+        try:
+            result = api.get(url)
+        except GitHubNotFound:
+            raise GitHubNotFound(f"gist {gist_id}: not found on GitHub") from None
+        if not isinstance(result.data, list):
+            raise SourceError(f"gist {gist_id}: GitHub's list of commits is not a list")
+        for item in result.data:
+            version = item.get("version") if isinstance(item, dict) else None
+            if not isinstance(version, str) or not REV_RE.fullmatch(version):
+                raise SourceError(f"gist {gist_id}: GitHub listed a commit without a version")
+            versions.append(version)
+        url = result.links.get("next")
+    return versions[:limit], url is None and len(versions) <= limit
+
+
+def gist_files_at(api: GitHubClient, gist_id: str, rev: str) -> list[RemoteFile]:
+    """The files of a gist at one commit as GitHub lists them (name, size, git blob id), sorted;
+    nothing is downloaded."""
+    label = f"gist {gist_id}@{rev[:12]}"
+    try:
+        result = api.get(api.url(f"gists/{gist_id}/{rev}"))
+    except GitHubNotFound:
+        raise GitHubNotFound(f"{label}: no such gist or revision on GitHub") from None
+    return _listed_files(result.data, label)

@@ -101,3 +101,13 @@ class _Walker:
         if not isinstance(sha, str) or not isinstance(size, int) or isinstance(size, bool):
             raise SourceError(f"{label}: {path} has no sha or size in GitHub's answer")
         return [RemoteFile(path, size, sha, download)]
+
+
+def repo_files_at(
+    api: GitHubClient, repo: str, path: str, rev: str, reporter: Reporter
+) -> list[RemoteFile]:
+    """The files below a repository directory at a commit as the contents API lists them (path,
+    size, git blob id), sorted; nothing is downloaded."""
+    label = f"github {repo}/{path}@{rev[:12]}"
+    first = api.url(f"repos/{repo}/contents/{urllib.parse.quote(path)}", {"ref": rev})
+    return _Walker(api, label, reporter).walk(first, "")

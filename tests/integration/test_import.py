@@ -1,0 +1,453 @@
+"""zoopm import [MODELS_DIR]: a models/ tree that Caffe's scripts filled, adopted into zoo.toml
+and zoo.lock without changing a byte of it.
+
+The trees here are built as the old scripts left them: download_model_from_gist.sh unpacked a
+gist's files into models/<owner>-<id>/ (or models/<id>/), a checkout of BVLC/caffe holds
+models/bvlc_*/, and download_model_binary.py put the binary beside each readme.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import Zoopm
+from tests.support.fileserver import FileServer
+from tests.support.github import GitHubEmulator
+from tests.support.projects import REPO, mirrors_for, write_project
+from zoopm.formats.manifest import TEMPLATE
+
+FIXTURES = REPO / "fixtures" / "github"
+BINARIES = FIXTURES / "binaries"
+NIN = "d802a5849de39225bcc6"
+NIN_DIR = f"mavenlin-{NIN}"
+NIN_BINARY = "nin_imagenet.caffemodel"
+VGG = "509111f8a00a9ece2c3d5dde6a750129"
+LENET = "4012587"
+BVLC_REV = "9b891540183ddc834a02b2bd81b31afae71b2153"
+BVLC_MODELS = FIXTURES / "repos" / "BVLC" / "caffe" / BVLC_REV / "models"
+RECORD = ".zoopm-installed.json"
+
+
+def from_gist(models: Path, gist: str, revision: int, directory: str | None = None) -> Path:
+    """What download_model_from_gist.sh left: the gist's files at one revision, in DIR/<id>."""
+    target = models / (directory or gist)
+    shutil.copytree(FIXTURES / "gists" / gist / f"r{revision}", target)
+    return target
+
+
+def from_bvlc(models: Path, name: str) -> Path:
+    """A model directory of a BVLC/caffe checkout."""
+    target = models / name
+    shutil.copytree(BVLC_MODELS / name, target)
+    return target
+
+
+def with_binary(model: Path, binary: str) -> Path:
+    """What download_model_binary.py left: the binary beside readme.md."""
+    shutil.copyfile(BINARIES / binary, model / binary)
+    return model / binary
+
+
+def models_of(project: Path) -> dict[str, dict[str, str]]:
+    with (project / "zoo.toml").open("rb") as stream:
+        models: dict[str, dict[str, str]] = tomllib.load(stream)["models"]
+    return models
+
+
+def listing(models: Path) -> dict[str, tuple[str, int, int]]:
+    """Every entry below models (its record aside): bytes, mode and mtime, links not followed."""
+    found: dict[str, tuple[str, int, int]] = {}
+    for directory, dirs, files in os.walk(models, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(directory) / name
+            rel = path.relative_to(models).as_posix()
+            if rel == RECORD:
+                continue
+            info = path.lstat()
+            if path.is_symlink():
+                content = "-> " + os.readlink(path)
+            elif path.is_file():
+                content = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                content = "dir"
+            found[rel] = (content, info.st_mode, info.st_mtime_ns)
+    return found
+
+
+@pytest.fixture
+def project(tmp_path: Path, model_host: FileServer) -> Path:
+    """A project whose zoo.toml sends the fixtures' model hosts to the local file server."""
+    oldzoo = f'"http://models.zoopm.invalid/oldzoo/" = ["{model_host.url("/nin/")}"]\n'
+    root = write_project(tmp_path / "proj", {}, mirrors_for(model_host) + oldzoo)
+    (root / "models").mkdir()
+    return root
+
+
+def test_a_caffe_scripts_tree_becomes_pinned_sources_without_a_byte_changed(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    models = project / "models"
+    with_binary(from_gist(models, NIN, 2, NIN_DIR), NIN_BINARY)
+    with_binary(from_bvlc(models, "bvlc_googlenet"), "bvlc_googlenet.caffemodel")
+    with_binary(from_gist(models, VGG, 1, f"jimmie33-{VGG}"), "vgg16.caffemodel")
+    (models / "notes").mkdir()
+    (models / "notes" / "todo.txt").write_text("not a model\n")
+    before = listing(models)
+    revs = github.gist_commits(NIN)
+
+    run = zoopm("import", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        f"bvlc_googlenet: github BVLC/caffe/models/bvlc_googlenet@{BVLC_REV[:12]} "
+        "(files equal the built-in index entry bvlc_googlenet)",
+        f"jimmie33-{VGG}: gist {VGG}@{github.gist_commits(VGG)[0][:12]} "
+        "(revision 1 of 1 matches, the newest)",
+        f"{NIN_DIR}: gist {NIN}@{revs[1][:12]} (revision 2 of 3 matches; newer revisions differ)",
+        "notes: skipped (no readme.md)",
+    ]
+    declared = models_of(project)
+    assert declared[NIN_DIR] == {"gist": NIN, "rev": revs[1]}
+    assert declared["bvlc_googlenet"] == {
+        "github": "BVLC/caffe",
+        "path": "models/bvlc_googlenet",
+        "rev": BVLC_REV,
+    }
+    assert "[mirrors]" in (project / "zoo.toml").read_text()
+    assert (project / "zoo.lock").is_file()
+    assert listing(models) == before
+    assert model_host.requests == []  # both binaries were taken from disk
+
+    install = zoopm("install", "--frozen", project=project)
+
+    assert install.exit_code == 0, install.stderr
+    assert "Nothing to do: 12 files already in place" in install.stderr, install.stderr
+    assert listing(models) == before
+    assert model_host.requests == []
+    assert zoopm("verify", project=project).exit_code == 0
+
+
+def test_after_import_a_fresh_checkout_installs_the_same_tree_byte_for_byte(
+    project: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    zoopm: Zoopm,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    models = project / "models"
+    with_binary(from_gist(models, NIN, 2, NIN_DIR), NIN_BINARY)
+    with_binary(from_bvlc(models, "bvlc_alexnet"), "bvlc_alexnet.caffemodel")
+    with_binary(from_gist(models, LENET, 1), "lenet_digits.caffemodel")
+    assert zoopm("import", project=project).exit_code == 0
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for name in ("zoo.toml", "zoo.lock"):
+        shutil.copyfile(project / name, fresh / name)
+    monkeypatch.setenv("ZOOPM_HOME", str(tmp_path / "another-home"))
+
+    run = zoopm("install", "--frozen", project=fresh)
+
+    assert run.exit_code == 0, run.stderr
+    assert listing(fresh / "models").keys() == listing(models).keys()
+    for rel, (content, _, _) in listing(models).items():
+        assert listing(fresh / "models")[rel][0] == content, rel
+
+
+def test_dry_run_prints_the_verdicts_and_writes_nothing_anywhere(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    zoopm: Zoopm,
+    store_dir: Path,
+) -> None:
+    root = tmp_path / "caffe"
+    models = root / "models"
+    models.mkdir(parents=True)
+    with_binary(from_gist(models, NIN, 3, NIN_DIR), NIN_BINARY)
+    before = listing(root)
+
+    run = zoopm("import", "--dry-run", project=root)
+
+    assert run.exit_code == 0, run.stderr
+    rev = github.gist_commits(NIN)[2]
+    assert run.stdout == f"{NIN_DIR}: gist {NIN}@{rev[:12]} (revision 3 of 3 matches, the newest)\n"
+    assert "wrote nothing" in run.stderr
+    assert listing(root) == before
+    assert not (root / "zoo.toml").exists()
+    assert not (models / RECORD).exists()
+    assert not store_dir.exists() or not any((store_dir / "sha256").glob("*/*"))
+
+
+def test_without_zoo_toml_import_creates_it_as_init_would(
+    tmp_path: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    root = tmp_path / "caffe"
+    with_binary(from_gist(root / "models", NIN, 1), NIN_BINARY)
+
+    run = zoopm("import", project=root)
+
+    assert run.exit_code == 0, run.stderr
+    assert "created zoo.toml" in run.stderr
+    assert models_of(root) == {NIN: {"gist": NIN, "rev": github.gist_commits(NIN)[0]}}
+    assert (root / "zoo.toml").read_text().startswith(TEMPLATE.split("[models]")[0])
+    assert model_host.requests == []
+
+
+def test_a_directory_matching_no_source_is_adopted_in_place_and_installs_as_it_is(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    models = project / "models"
+    mine = from_gist(models, NIN, 2, "mine")
+    readme = mine / "readme.md"
+    readme.write_text(readme.read_text().replace(NIN, "0123456789abcdef0123"))
+    with_binary(mine, NIN_BINARY)
+    before = listing(models)
+
+    run = zoopm("import", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout == (
+        "mine: local models/mine (gist_id 0123456789abcdef0123 not found on GitHub)\n"
+    )
+    assert models_of(project) == {"mine": {"path": "models/mine"}}
+    install = zoopm("install", project=project)
+    assert install.exit_code == 0, install.stderr
+    assert listing(models) == before
+
+    # Edited and locked again, the user's file stays the user's: never replaced by a link.
+    deploy = mine / "deploy.prototxt"
+    inode = deploy.stat().st_ino
+    deploy.write_text(deploy.read_text() + "# tuned\n")
+    assert zoopm("lock", project=project).exit_code == 0
+    again = zoopm("install", project=project)
+    assert again.exit_code == 0, again.stderr
+    assert deploy.stat().st_ino == inode
+    assert deploy.stat().st_nlink == 1
+    assert os.access(deploy, os.W_OK)
+
+
+def test_files_that_match_no_revision_say_so_and_stay_local(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    nin = from_gist(project / "models", NIN, 2, NIN_DIR)
+    (nin / "deploy.prototxt").write_text("layer { name: 'mine' }\n")
+
+    run = zoopm("import", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout == (
+        f"{NIN_DIR}: local models/{NIN_DIR} (gist_id {NIN}: none of its 3 revisions has these "
+        "files)\n"
+    )
+
+
+def test_a_bvlc_directory_with_an_edited_file_says_what_differs(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    googlenet = from_bvlc(project / "models", "bvlc_googlenet")
+    (googlenet / "solver.prototxt").unlink()
+
+    run = zoopm("import", "--dry-run", project=project)
+
+    assert run.stdout == (
+        "bvlc_googlenet: local models/bvlc_googlenet (differs from the built-in index entry "
+        "bvlc_googlenet (solver.prototxt only there))\n"
+    )
+
+
+def test_a_renamed_bvlc_directory_is_found_by_its_files(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    shutil.copytree(BVLC_MODELS / "bvlc_alexnet", project / "models" / "alexnet")
+
+    run = zoopm("import", "--dry-run", project=project)
+
+    assert run.stdout.startswith(
+        f"alexnet: github BVLC/caffe/models/bvlc_alexnet@{BVLC_REV[:12]} "
+        "(files equal the built-in index entry bvlc_alexnet)"
+    )
+
+
+# --- hostile trees ---------------------------------------------------------------------------
+
+
+def test_symlinks_are_never_adopted_nor_followed(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm, tmp_path: Path
+) -> None:
+    models = project / "models"
+    elsewhere = from_gist(tmp_path / "elsewhere", NIN, 2)
+    (models / "linked").symlink_to(elsewhere)
+    nin = from_gist(models, NIN, 2, NIN_DIR)
+    (nin / "deploy.prototxt").unlink()
+    (nin / "deploy.prototxt").symlink_to(elsewhere / "deploy.prototxt")
+    before = listing(models)
+
+    run = zoopm("import", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        "linked: skipped (a symbolic link; import adopts only real directories)",
+        f"{NIN_DIR}: skipped (deploy.prototxt is a symbolic link; import adopts only regular "
+        "files)",
+    ]
+    assert "Nothing imported (2 skipped)" in run.stderr
+    assert "[models]\n" in (project / "zoo.toml").read_text()
+    assert not (project / "zoo.lock").exists()
+    assert listing(models) == before
+
+
+def test_a_binary_that_is_not_the_one_readme_names_is_skipped(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    nin = from_gist(project / "models", NIN, 2, NIN_DIR)
+    (nin / NIN_BINARY).write_bytes(b"a truncated download")
+    before = listing(project / "models")
+
+    run = zoopm("import", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.startswith(
+        f"{NIN_DIR}: skipped ({NIN_BINARY} is not the binary readme.md names: its sha1 is "
+    )
+    assert "'zoopm download-binary' fetches the right one" in run.stdout
+    assert NIN_DIR not in (project / "zoo.toml").read_text()
+    assert listing(project / "models") == before
+
+
+def test_an_unreadable_directory_is_skipped(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root reads every directory")
+    locked = from_gist(project / "models", LENET, 1)
+    locked.chmod(0)
+    try:
+        run = zoopm("import", project=project)
+    finally:
+        locked.chmod(0o755)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout == f"{LENET}: skipped (cannot read the directory: Permission denied)\n"
+
+
+def test_a_directory_name_that_cannot_be_a_model_name_is_skipped_with_a_suggestion(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    from_gist(project / "models", LENET, 1, "my lenet")
+
+    run = zoopm("import", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.startswith("my lenet: skipped ('my lenet' is not a model name")
+    assert "rename the directory (say to 'my_lenet') and import again)" in run.stdout
+
+
+def test_a_name_zoo_toml_declares_already_is_left_as_it_is(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    with_binary(from_gist(project / "models", NIN, 2, NIN_DIR), NIN_BINARY)
+    assert zoopm("import", project=project).exit_code == 0
+    toml, lock = (project / "zoo.toml").read_bytes(), (project / "zoo.lock").read_bytes()
+
+    run = zoopm("import", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout == (
+        f"{NIN_DIR}: skipped (zoo.toml already declares models.{NIN_DIR}; left as it is)\n"
+    )
+    assert (project / "zoo.toml").read_bytes() == toml
+    assert (project / "zoo.lock").read_bytes() == lock
+
+
+def test_a_directory_inside_the_models_dir_is_refused_as_models_dir(
+    project: Path, zoopm: Zoopm
+) -> None:
+    from_gist(project / "models", LENET, 1)
+
+    run = zoopm("import", "models/4012587", project=project)
+
+    assert run.exit_code == 2
+    assert "inside the models directory 'models'" in run.error_line
+
+
+def test_a_second_zoopm_waits_for_the_project_lock_then_gives_up(
+    project: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from_gist(project / "models", LENET, 1)
+    info = project.stat()
+    key = hashlib.sha256(f"{info.st_dev}:{info.st_ino}".encode()).hexdigest()[:32]
+    lock_file = Path(os.environ["ZOOPM_HOME"]) / "locks" / f"project-{key}.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from pathlib import Path\n"
+            "from zoopm.storage.locks import hold_lock\n"
+            "with hold_lock(Path(sys.argv[1]), 'a test', timeout=5):\n"
+            "    print('held', flush=True)\n"
+            "    time.sleep(30)\n",
+            str(lock_file),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    try:
+        monkeypatch.setenv("ZOOPM_LOCK_TIMEOUT", "1")
+        run = zoopm("import", project=project)
+    finally:
+        holder.kill()
+        holder.wait()
+
+    assert run.exit_code == 1
+    assert f"zoopm process {holder.pid}" in run.error_line
+    assert "[models]\n" in (project / "zoo.toml").read_text()
+    assert LENET not in (project / "zoo.toml").read_text()
+
+
+def test_ctrl_c_while_locking_leaves_no_zoo_toml_no_lock_and_the_tree_as_it_was(
+    tmp_path: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    root = tmp_path / "caffe"
+    models = root / "models"
+    from_gist(models, NIN, 2, NIN_DIR)  # no binary: locking downloads it, slowly
+    config = tmp_path / "xdg-config" / "zoopm" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(mirrors_for(model_host))
+    model_host.stall(f"/nin/{NIN_BINARY}", after_bytes=100, delay_seconds=30)
+    before = listing(models)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zoopm", "-C", str(root), "import"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while model_host.bytes_sent(f"/nin/{NIN_BINARY}") == 0:
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=10)
+
+    assert process.returncode == 130, stderr
+    assert not (root / "zoo.toml").exists()
+    assert not (root / "zoo.lock").exists()
+    assert listing(models) == before
+    assert not (models / RECORD).exists()
