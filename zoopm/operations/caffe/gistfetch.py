@@ -165,6 +165,7 @@ def fetch_gist(
                     form=archive,
                     top=f"{ref.gist}-{rev}",
                     label=label,
+                    scratch=where.path,
                 )
             for file in files:
                 where.copy_in(staging, file.path, store.blob_path(stored[file.path]), file.size)
@@ -303,6 +304,7 @@ def _from_archive(
     form: str,
     top: str,
     label: str,
+    scratch: Path,
 ) -> dict[str, str]:
     """Every listed file read from the archive into the store, verified; name -> sha256."""
     listed = {f.path: f for f in files}
@@ -312,7 +314,8 @@ def _from_archive(
     def take(name: str, chunks: Iterator[bytes]) -> None:
         stored[name] = _store_verified(store, listed[name], chunks, f"{label} {name}").sha256
 
-    with tempfile.TemporaryFile(prefix=".zoopm-archive-") as handle:
+    # Unnamed where the system allows (O_TMPFILE): nothing to sweep even after SIGKILL.
+    with tempfile.TemporaryFile(prefix=".zoopm-archive-", dir=scratch) as handle:
         sink = _TempSink(handle, archive_bound(sizes), url)
         http.download(url, sink, NullProgress())
         handle.seek(0)
