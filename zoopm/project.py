@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from zoopm.network.net import HttpClient
     from zoopm.operations.caffe.adopt import Verdict
     from zoopm.operations.caffe.binary import BinaryResult
+    from zoopm.operations.caffe.gistfetch import FetchedGist
     from zoopm.operations.gc import GcResult
     from zoopm.operations.resolve import Resolver
     from zoopm.operations.verify import VerifyResult
@@ -859,6 +860,33 @@ class Project:
         return download_binary(
             (self.cwd / directory).absolute(), fetcher.fetch_binary, self.store.blob_path
         )
+
+    def fetch_gist(
+        self,
+        gist: str,
+        directory: Path | None = None,
+        *,
+        force: bool = False,
+        archive: str | None = None,
+    ) -> FetchedGist:
+        """Caffe's download_model_from_gist.sh, pinned and verified: the gist's files at a
+        revision (the newest when gist names none) in DIR/<ID with / replaced by ->, DIR being
+        directory or ./models (needs no zoo.toml). archive: "zip" or "tar.gz" to read the
+        gist's archive download instead of each file's raw URL."""
+        from zoopm.operations.caffe.gistfetch import DEFAULT_PARENT, fetch_gist, parse_gist_ref
+
+        ref = parse_gist_ref(gist)
+        parent = self.cwd / (directory if directory is not None else DEFAULT_PARENT)
+        with self.using_store():
+            return fetch_gist(
+                ref,
+                parent.absolute(),
+                api=self._github(),
+                http=self._http(),
+                store=self.store,
+                force=force,
+                archive=archive,
+            )
 
     def _manifest_or_none(self) -> Manifest | None:
         return self.manifest() if self.manifest_path.exists() else None

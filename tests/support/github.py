@@ -11,7 +11,10 @@ names and order from recorded real payloads, blob ids as git computes them, ``Li
 weak ETags with free 304s, primary and secondary rate limits. Every URL in a payload or header
 points back at these two servers. Web pages (``html_url``, ``git_pull_url``) live under
 ``{raw_base}/-/github.com`` and ``{raw_base}/-/gist.github.com`` and answer 404: they are not
-emulated.
+emulated, except a gist's archive downloads: ``/-/gist.github.com/{id}/download`` and
+``/{owner}/{id}/archive/{sha}.zip|.tar.gz`` redirect (302, as gist.github.com does) to
+``{raw_base}/-/codeload.github.com/gist/{id}/zip|tar.gz/{sha}``, which serves the archive built
+from the stored revision (top directory ``{id}-{sha}/``), or a crafted one (serve_archive).
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ import difflib
 import email.utils
 import fnmatch
 import hashlib
+import io
 import json
 import re
+import tarfile
 import threading
 import time
 import tomllib
 import urllib.parse
+import zipfile
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -67,6 +73,8 @@ HOSTILE_FILENAMES = (
 )
 
 _SHA_RE = re.compile(r"[0-9a-f]{40}")
+_GIST_WEB = "/-/gist.github.com/"
+_CODELOAD = "/-/codeload.github.com/"
 _HEX_PREFIX_RE = re.compile(r"[0-9a-f]{7,40}")
 _DOCS = "https://docs.github.com/rest"
 _DOC_GIST = "https://docs.github.com/rest/gists/gists#get-a-gist"
@@ -308,6 +316,8 @@ class GitHubEmulator:
         self._secondary: deque[_Secondary] = deque()
         self._api_faults: dict[str, deque[int]] = {}
         self._raw_faults: dict[str, int] = {}
+        self._archives: dict[tuple[str, str], bytes] = {}  # (gist id, "zip"|"tar.gz") -> bytes
+        self._archive_delay = 0.0
         self._log: list[ApiRequest] = []
         self._request_number = 0
         self._servers: tuple[_Server, _Server] | None = None
@@ -555,6 +565,26 @@ class GitHubEmulator:
         with self._lock:
             self._raw_faults[path_suffix] = self._raw_faults.get(path_suffix, 0) + times
 
+    def serve_archive(self, gist_id: str, form: str, data: bytes) -> None:
+        """codeload answers every archive request of the gist in this form ("zip" or "tar.gz")
+        with data instead of the archive built from the stored revision (a hostile archive)."""
+        if form not in ("zip", "tar.gz"):
+            raise ValueError(f"an archive is zip or tar.gz, not {form!r}")
+        with self._lock:
+            self._archives[(gist_id, form)] = bytes(data)
+
+    def delay_archives(self, seconds: float) -> None:
+        """codeload waits this long before it answers (to interrupt a client mid-way)."""
+        self._archive_delay = seconds
+
+    def gist_archive(self, gist_id: str, sha: str, form: str) -> bytes:
+        """The archive codeload serves for the gist at commit sha, built as GitHub builds it."""
+        with self._lock:
+            gist = self._gists[gist_id]
+            commit = next(c for c in gist.commits if c.sha == sha)
+            files = {name: self._blobs[blob] for name, blob in sorted(commit.tree.items())}
+        return _build_archive(f"{gist_id}-{sha}", files, commit.committed_at, sha, form)
+
     # --- log ---------------------------------------------------------------------------------
 
     @property
@@ -619,6 +649,8 @@ class GitHubEmulator:
         query: dict[str, str] = {}
         for key, value in urllib.parse.parse_qsl(query_text, keep_blank_values=True):
             query.setdefault(key, value)
+        if kind == "raw" and path.startswith(_CODELOAD) and self._archive_delay:
+            time.sleep(self._archive_delay)  # outside the lock: other requests go on
         with self._lock:
             self._request_number += 1
             if kind == "api":
@@ -1335,6 +1367,8 @@ class GitHubEmulator:
     def _raw(
         self, method: str, path: str, query: dict[str, str], headers: dict[str, str]
     ) -> _Answer:
+        if path.startswith((_GIST_WEB, _CODELOAD)):
+            return self._web(method, path)
         status, data = self._raw_lookup(path, query.get("token"))
         request_id = self._request_id()
         base = [
@@ -1358,6 +1392,62 @@ class GitHubEmulator:
         if method == "GET":
             data = self._maybe_corrupt(path, data)
         return _Answer(200, base, data)
+
+    # --- the gist web host and codeload: archive downloads -------------------------------------
+
+    def _web(self, method: str, path: str) -> _Answer:
+        """gist.github.com's download redirects and codeload's archives (reference §6)."""
+        base = [("X-GitHub-Request-Id", self._request_id())]
+        not_found = _Answer(404, [*base, ("Content-Type", "text/plain")], b"Not Found")
+        if method not in ("GET", "HEAD"):
+            return not_found
+        origin = f"http://127.0.0.1:{self._ports[1]}"
+        parts = [urllib.parse.unquote(p) for p in path.split("/")[3:]]
+        if path.startswith(_GIST_WEB):
+            gist = self._gists.get(parts[0]) if parts[1:] == ["download"] else None
+            if gist is None and len(parts) >= 2:
+                gist = self._gists.get(parts[1])
+            if gist is None:
+                return not_found
+            owner_ok = parts[0].lower() == gist.owner.lower()
+            head = gist.commits[-1].sha
+            if parts == [gist.gist_id, "download"]:
+                # 1: /{id}/download -> /{owner}/{id}/download
+                target = f"{origin}{_GIST_WEB}{gist.owner}/{gist.gist_id}/download"
+            elif owner_ok and parts[1:] == [gist.gist_id, "download"]:
+                # 2: -> codeload, the newest revision, as a zip
+                target = f"{origin}{_CODELOAD}gist/{gist.gist_id}/zip/{head}"
+            elif owner_ok and len(parts) == 4 and parts[1:3] == [gist.gist_id, "archive"]:
+                name = parts[3]
+                form = "zip" if name.endswith(".zip") else "tar.gz"
+                sha = name.removesuffix(".zip").removesuffix(".tar.gz")
+                if name == sha:
+                    return not_found
+                target = f"{origin}{_CODELOAD}gist/{gist.gist_id}/{form}/{sha}"
+            else:
+                return not_found
+            return _Answer(302, [*base, ("Location", target), ("Content-Length", "0")], b"")
+        # codeload: /gist/{id}/{zip|tar.gz}/{sha}
+        if len(parts) != 4 or parts[0] != "gist" or parts[2] not in ("zip", "tar.gz"):
+            return not_found
+        gist = self._gists.get(parts[1])
+        if gist is None:
+            return not_found
+        form, sha = parts[2], parts[3]
+        crafted = self._archives.get((gist.gist_id, form))
+        commit = next((c for c in gist.commits if c.sha == sha), None)
+        if crafted is not None:
+            data = crafted
+        elif commit is None:
+            return not_found
+        else:
+            files = {name: self._blobs[blob] for name, blob in sorted(commit.tree.items())}
+            data = _build_archive(f"{gist.gist_id}-{sha}", files, commit.committed_at, sha, form)
+        kind = "application/zip" if form == "zip" else "application/x-gzip"
+        disposition = f"attachment; filename={gist.gist_id}-{sha}.{form}"
+        return _Answer(
+            200, [*base, ("Content-Type", kind), ("Content-Disposition", disposition)], data
+        )
 
     def _maybe_corrupt(self, path: str, data: bytes) -> bytes:
         decoded = urllib.parse.unquote(path)
@@ -1447,6 +1537,42 @@ def _paginate(
     if page > 1:
         links.append((1, "first"))
     return chosen, ", ".join(f'<{url(number)}>; rel="{rel}"' for number, rel in links)
+
+
+def _build_archive(top: str, files: dict[str, bytes], epoch: int, sha: str, form: str) -> bytes:
+    """A gist archive as `git archive` makes it: the directory top/ first, then each file."""
+    buffer = io.BytesIO()
+    if form == "zip":
+        stamp = time.gmtime(epoch)[:6]
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            directory = zipfile.ZipInfo(top + "/", stamp)
+            directory.create_system = 3
+            directory.external_attr = (0o40775 << 16) | 0x10
+            archive.writestr(directory, b"")
+            for name, data in files.items():
+                info = zipfile.ZipInfo(f"{top}/{name}", stamp)
+                info.create_system = 3
+                info.external_attr = 0o100664 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, data)
+            archive.comment = sha.encode()
+        return buffer.getvalue()
+    # git archive writes a pax global header holding the commit id.
+    with tarfile.open(
+        fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT, pax_headers={"comment": sha}
+    ) as archive:
+        directory_info = tarfile.TarInfo(top)
+        directory_info.type = tarfile.DIRTYPE
+        directory_info.mode = 0o775
+        directory_info.mtime = epoch
+        archive.addfile(directory_info)
+        for name, data in files.items():
+            member = tarfile.TarInfo(f"{top}/{name}")
+            member.size = len(data)
+            member.mode = 0o664
+            member.mtime = epoch
+            archive.addfile(member, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _tree_sha(files: dict[str, str]) -> str:

@@ -1,5 +1,5 @@
-"""Drop-ins for Caffe's own scripts: download-binary (download_model_binary.py) and import
-(adopting the models/ tree those scripts filled)."""
+"""Drop-ins for Caffe's own scripts: download-binary (download_model_binary.py), fetch-gist
+(download_model_from_gist.sh), and import (adopting the models/ tree those scripts filled)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,67 @@ def download_binary(
             f"Downloaded {printable(relative(result.path))} ({human_size(result.digest.size)}, "
             f"sha1 {result.digest.sha1})"
         )
+
+    run(ctx, action)
+
+
+@app.command("fetch-gist")
+def fetch_gist(
+    ctx: typer.Context,
+    gist: Annotated[
+        str,
+        typer.Argument(
+            help="The gist: ID, OWNER/ID or its URL, optionally @REV (a commit; the newest "
+            "if none).",
+            metavar="ID[@REV]",
+        ),
+    ],
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Where the model directory goes: DIR/<ID with / replaced by -> (default: models).",
+            metavar="[DIR]",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Replace a non-empty model directory (files added there go)."),
+    ] = False,
+    archive: Annotated[
+        bool,
+        typer.Option("--archive", help="Read the gist's zip download instead of each file."),
+    ] = False,
+    archive_format: Annotated[
+        str | None,
+        typer.Option(
+            "--archive-format",
+            help="zip or tar.gz: which archive download to read (implies --archive).",
+            metavar="FORMAT",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Fetch a model-info gist into DIR/<ID>, every file verified (download_model_from_gist.sh).
+
+    Example: zoopm fetch-gist mavenlin/d802a5849de39225bcc6
+    """
+    form = archive_format if archive_format is not None else ("zip" if archive else None)
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        result = project.fetch_gist(gist, directory, force=force, archive=form)
+        ref = result.ref
+        verb = "Replaced" if result.replaced else "Fetched"
+        print(
+            f"{verb} {printable(relative(result.target))}: gist {ref.gist} at {result.rev} "
+            f"({len(result.files)} files, {human_size(result.size)})"
+        )
+        if ref.rev is None or ref.rev != result.rev:
+            where = f" {printable(str(directory))}" if directory is not None else ""
+            said = "the newest revision" if ref.rev is None else f"revision {ref.rev}"
+            print(f"That is {said}; to get exactly these files again:")
+            print(f"  zoopm fetch-gist {ref.pinned(result.rev)}{where}")
+            print(f"  zoopm add gist:{ref.gist}@{result.rev}")
 
     run(ctx, action)
 

@@ -41,12 +41,13 @@ def resolve_gist(spec: ModelSpec, remote: Remote) -> LockedModel:
             hint=f"check models.{spec.name} in zoo.toml; 'zoopm update {spec.name}' finds "
             "the newest revision",
         ) from None
-    files = _listed_files(result.data, label)
+    files = listed_files(result.data, label)
     check_names(files, label, flat=True)
     return pin_files(spec, remote, files, {"gist": source.gist, "rev": rev}, label)
 
 
-def _listed_files(data: Any, label: str) -> list[RemoteFile]:
+def listed_files(data: Any, label: str) -> list[RemoteFile]:
+    """The files a gist answer (GET gists/ID/REV) lists, sorted by name; names not yet judged."""
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         raise SourceError(f"{label}: GitHub's answer has no file list")
     if data.get("truncated") is True:
@@ -101,4 +102,4 @@ def gist_files_at(api: GitHubClient, gist_id: str, rev: str) -> list[RemoteFile]
         result = api.get(api.url(f"gists/{gist_id}/{rev}"))
     except GitHubNotFound:
         raise GitHubNotFound(f"{label}: no such gist or revision on GitHub") from None
-    return _listed_files(result.data, label)
+    return listed_files(result.data, label)
