@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from zoopm.network.github_api import GitHubClient
     from zoopm.network.net import HttpClient
     from zoopm.operations.caffe.binary import BinaryResult
+    from zoopm.operations.caffe.publish import PublishResult
     from zoopm.operations.gc import GcResult
     from zoopm.operations.resolve import Resolver
     from zoopm.operations.verify import VerifyResult
@@ -776,6 +777,22 @@ class Project:
         fetcher = self._fetcher(self._manifest_or_none())
         return download_binary(
             (self.cwd / directory).absolute(), fetcher.fetch_binary, self.store.blob_path
+        )
+
+    def publish(
+        self, directory: Path, *, public: bool = False, description: str | None = None
+    ) -> PublishResult:
+        """Caffe's upload_model_to_gist.sh: DIR's info files to a new gist (secret unless
+        public), or to the gist DIR/readme.md's gist_id names; gist_id is written back into
+        readme.md (needs no zoo.toml; needs GITHUB_TOKEN with the gist scope)."""
+        from zoopm.operations.caffe.publish import publish
+
+        return publish(
+            (self.cwd / directory).absolute(),
+            self._github(),
+            self.reporter,
+            public=public,
+            description=description,
         )
 
     def _manifest_or_none(self) -> Manifest | None:
