@@ -418,3 +418,32 @@ def test_an_answer_that_does_not_hold_what_was_sent_is_an_error(
     assert run.exit_code == 1
     assert "GitHub's answer does not hold what was sent" in run.error_line
     assert info_files(model) == before
+
+
+def test_description_of_an_existing_gist_changes_without_a_new_revision(
+    author: GitHubEmulator, model: Path, zoopm: Zoopm
+) -> None:
+    gist_id, rev = published(zoopm("publish", model))
+
+    run = zoopm("publish", model, "--description", "Renamed")
+
+    assert published(run) == (gist_id, rev)
+    assert "Updated the description of gist" in run.stderr
+    state = author.gist_state(gist_id)
+    assert state is not None and state[1] == "Renamed"
+
+
+def test_gist_id_naming_no_gist_is_refused_and_the_readme_kept(
+    author: GitHubEmulator, model: Path, zoopm: Zoopm
+) -> None:
+    readme = model / "readme.md"
+    readme.write_bytes(readme.read_bytes().replace(b"---\n\n", b"gist_id: 0000deadbeef\n---\n\n"))
+    before = info_files(model)
+
+    run = zoopm("publish", model)
+
+    assert run.exit_code == 1
+    assert "gist 0000deadbeef (readme.md's gist_id): not found on GitHub" in run.error_line
+    assert "remove it to publish to a new gist" in run.stderr
+    assert info_files(model) == before
+    assert api_writes(author) == []

@@ -81,6 +81,8 @@ def publish(
             reporter.info(f"Created {kind} gist {result.gist_id}; wrote its gist_id into readme.md")
         elif result.changed:
             reporter.info(f"Updated gist {result.gist_id}")
+        elif result.described:
+            reporter.info(f"Updated the description of gist {result.gist_id}; it held these files")
         else:
             reporter.info(f"Gist {result.gist_id} already holds these files; nothing was sent")
         print(f"revision {result.revision}")

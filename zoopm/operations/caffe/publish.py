@@ -61,6 +61,7 @@ class PublishResult:
     skipped: tuple[Skipped, ...]
     readme_updated: bool  # gist_id was written into readme.md
     public: bool
+    described: bool = False  # an existing gist's description was changed
 
 
 @dataclass(frozen=True)
@@ -359,6 +360,7 @@ def _update(
         skipped=local.skipped,
         readme_updated=readme_updated,
         public=answer.get("public") is True,
+        described="description" in payload,
     )
 
 
