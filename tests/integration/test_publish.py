@@ -447,3 +447,19 @@ def test_gist_id_naming_no_gist_is_refused_and_the_readme_kept(
     assert "remove it to publish to a new gist" in run.stderr
     assert info_files(model) == before
     assert api_writes(author) == []
+
+
+def test_a_symlinked_readme_is_not_followed(
+    tmp_path: Path, author: GitHubEmulator, model: Path, zoopm: Zoopm
+) -> None:
+    elsewhere = tmp_path / "elsewhere.md"
+    (model / "readme.md").rename(elsewhere)
+    (model / "readme.md").symlink_to(elsewhere)
+    before = elsewhere.read_bytes()
+
+    run = zoopm("publish", model)
+
+    assert run.exit_code == 2
+    assert "readme.md: a symbolic link (publish sends regular files only)" in run.error_line
+    assert elsewhere.read_bytes() == before
+    assert author.requests == []

@@ -72,7 +72,7 @@ def publish(
     def action(project: Project, reporter: ConsoleReporter) -> None:
         result = project.publish(directory, public=public, description=description)
         for skipped in result.skipped:
-            if skipped.reason == "a binary":
+            if skipped.binary:
                 reporter.info(f"Left out {printable(skipped.name)}: a binary")
         for name in result.deleted:
             reporter.info(f"Deleted {printable(name)} from the gist")

@@ -32,6 +32,7 @@ from zoopm.sources.gist import newest_gist_rev
 MAX_FILE_BYTES = 10 * 1024 * 1024  # GitHub's raw host serves gist files up to 10 MB
 MAX_FILES = 300  # GitHub lists at most 300 files of a gist
 BINARY_PATTERNS = ("*.caffemodel*", "*.solverstate*")  # as upload_model_to_gist.sh left them out
+BINARY = "a binary"
 _GISTFILE = re.compile(r"gistfile[0-9]+(\..*)?", re.IGNORECASE)
 _RAW_BLOB = re.compile(r"/raw/([0-9a-f]{40})/")
 _GIST_ID = re.compile(r"[0-9A-Za-z]{1,64}")
@@ -46,6 +47,11 @@ class Skipped:
 
     name: str
     reason: str
+
+    @property
+    def binary(self) -> bool:
+        """Left out as the Caffe script left it out (no warning: that is expected)."""
+        return self.reason == BINARY
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,9 @@ def publish(
         )
     local = _read_directory(directory)
     for skipped in local.skipped:
-        if skipped.reason != "a binary":
-            reporter.warning(f"{directory / skipped.name}: not published: {skipped.reason}")
+        if not skipped.binary:
+            name = skipped.name if skipped.name.isprintable() else shown(skipped.name)
+            reporter.warning(f"{directory}/{name}: not published: {skipped.reason}")
     readme_path = directory / local.readme
     info = _readme_info(local.files[local.readme], str(readme_path))
     if info is not None:
@@ -159,8 +166,10 @@ def _read_directory(directory: Path) -> _Local:
         )
     readme = find_readme(files, str(directory))
     if readme is None:
+        left = [s for s in skipped if s.name.lower() == "readme.md"]
+        why = f"{left[0].name}: {left[0].reason}" if left else "readme.md: not found"
         raise ModelInfoError(
-            f"{directory / 'readme.md'}: not found (or not a regular file)",
+            f"{directory}/{why}",
             hint="publish sends a model directory; its readme.md describes the model",
         )
     if len(files) > MAX_FILES:
@@ -176,7 +185,7 @@ def _left_out(entry: os.DirEntry[str]) -> str | None:
     if name.startswith("."):
         return "a hidden file (its name starts with '.')"
     if any(fnmatch.fnmatch(name.lower(), pattern) for pattern in BINARY_PATTERNS):
-        return "a binary"
+        return BINARY
     try:
         mode = entry.stat(follow_symlinks=False).st_mode
     except OSError as exc:
