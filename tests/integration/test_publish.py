@@ -463,3 +463,24 @@ def test_a_symlinked_readme_is_not_followed(
     assert "readme.md: a symbolic link (publish sends regular files only)" in run.error_line
     assert elsewhere.read_bytes() == before
     assert author.requests == []
+
+
+def test_the_token_goes_with_api_writes_only_and_is_written_nowhere(
+    tmp_path: Path, author: GitHubEmulator, model: Path, zoopm: Zoopm
+) -> None:
+    first = zoopm("publish", model)
+    (model / "notes.txt").write_text("notes\n")
+    second = zoopm("-v", "publish", model)
+
+    published(first), published(second)
+    writes = [r for r in author.requests if r.method in ("POST", "PATCH")]
+    assert writes and all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in writes)
+    assert all(r.server == "api" for r in author.requests)
+    for run in (first, second):
+        assert TOKEN not in run.stdout + run.stderr
+    leaked = [
+        path
+        for path in tmp_path.rglob("*")
+        if path.is_file() and not path.is_symlink() and TOKEN.encode() in path.read_bytes()
+    ]
+    assert leaked == []
