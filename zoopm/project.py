@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from zoopm.operations.caffe.adopt import Verdict
     from zoopm.operations.caffe.binary import BinaryResult
     from zoopm.operations.caffe.gistfetch import FetchedGist
+    from zoopm.operations.caffe.publish import PublishResult
     from zoopm.operations.gc import GcResult
     from zoopm.operations.resolve import Resolver
     from zoopm.operations.verify import VerifyResult
@@ -887,6 +888,22 @@ class Project:
                 force=force,
                 archive=archive,
             )
+
+    def publish(
+        self, directory: Path, *, public: bool = False, description: str | None = None
+    ) -> PublishResult:
+        """Caffe's upload_model_to_gist.sh: DIR's info files to a new gist (secret unless
+        public), or to the gist DIR/readme.md's gist_id names; gist_id is written back into
+        readme.md (needs no zoo.toml; needs GITHUB_TOKEN with the gist scope)."""
+        from zoopm.operations.caffe.publish import publish
+
+        return publish(
+            (self.cwd / directory).absolute(),
+            self._github(),
+            self.reporter,
+            public=public,
+            description=description,
+        )
 
     def _manifest_or_none(self) -> Manifest | None:
         return self.manifest() if self.manifest_path.exists() else None

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import http.client
 import json
+import re
 import time
 import tomllib
 import urllib.error
@@ -663,3 +664,297 @@ def test_enterprise_prefix() -> None:
         assert status == 404
         assert gh.requests[0].path == f"/api/v3/gists/{NIN}"
         assert (gh.requests[-1].path, gh.requests[-1].status) == (f"/gists/{NIN}", 404)
+
+
+# --- gist writes: create, update (PATCH and the POST alias), delete ----------------------------
+
+OWNER_TOKEN = "ghp_publisherToken"
+MAVENLIN_TOKEN = "ghp_mavenlinToken"
+DOC_CREATE = "https://docs.github.com/rest/gists/gists#create-a-gist"
+DOC_UPDATE = "https://docs.github.com/rest/gists/gists#update-a-gist"
+
+
+@pytest.fixture
+def writer(gh: GitHubEmulator) -> GitHubEmulator:
+    gh.allow_token(OWNER_TOKEN, login="publisher")
+    gh.allow_token(MAVENLIN_TOKEN, login="mavenlin")
+    return gh
+
+
+def send(
+    gh: GitHubEmulator,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None = OWNER_TOKEN,
+    raw: bytes | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    """A write with urllib: the JSON of body (or raw bytes as they are); status, headers, JSON."""
+    data = raw if raw is not None else json.dumps(body).encode()
+    headers = {**JSON_ACCEPT, "Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"token {token}"
+    request = urllib.request.Request(gh.api_url + path, data, headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            status, head, payload = (
+                response.status,
+                _lower(response.headers.items()),
+                response.read(),
+            )
+    except urllib.error.HTTPError as error:
+        with error:
+            status, head, payload = error.code, _lower(error.headers.items()), error.read()
+    return status, head, json.loads(payload) if payload else None
+
+
+def files_of(gist: dict[str, Any]) -> dict[str, bytes]:
+    """Every file of a gist answer, fetched from its raw_url (whose blob id must match)."""
+    result = {}
+    for name, entry in gist["files"].items():
+        status, _, data = fetch(entry["raw_url"])
+        assert status == 200
+        assert git_blob_sha1(data) == raw_blob(entry["raw_url"])
+        result[name] = data
+    return result
+
+
+def test_create_answers_201_with_location_and_one_history_entry(writer: GitHubEmulator) -> None:
+    files = {"readme.md": {"content": "---\nname: x\n---\n"}, "deploy.prototxt": {"content": "a"}}
+    status, headers, gist = send(writer, "POST", "/gists", {"files": files})
+
+    assert status == 201
+    assert headers["location"] == f"{writer.api_url}/gists/{gist['id']}"
+    assert list(gist) == GIST_KEYS
+    assert re.fullmatch(r"[0-9a-f]{32}", gist["id"])
+    assert gist["public"] is False  # secret unless asked
+    assert gist["description"] is None  # omitted, so null
+    assert gist["owner"]["login"] == "publisher"
+    assert gist["created_at"] == gist["updated_at"]
+    assert [list(h) for h in gist["history"]] == [COMMIT_KEYS]
+    assert gist["history"][0]["change_status"] == {"total": 4, "additions": 4, "deletions": 0}
+    assert files_of(gist) == {"readme.md": b"---\nname: x\n---\n", "deploy.prototxt": b"a"}
+    assert gist["files"]["deploy.prototxt"]["content"] == "a"
+    status, _, again = api(writer, f"/gists/{gist['id']}")
+    assert status == 200
+    assert again["history"] == gist["history"]
+    assert writer.gist_commits(gist["id"]) == [gist["history"][0]["version"]]
+
+
+def test_create_takes_public_as_a_boolean_or_a_string(writer: GitHubEmulator) -> None:
+    file = {"a.txt": {"content": "x"}}
+    for public, expected in ((True, True), ("true", True), ("false", False), (False, False)):
+        status, _, gist = send(writer, "POST", "/gists", {"public": public, "files": file})
+        assert (status, gist["public"]) == (201, expected)
+    status, _, body = send(writer, "POST", "/gists", {"public": "yes", "files": file})
+    assert status == 422
+    assert body["message"].startswith("Invalid request.")
+
+
+def test_created_ids_and_commits_are_deterministic() -> None:
+    made = []
+    for _ in range(2):
+        with GitHubEmulator() as gh:
+            gh.allow_token(OWNER_TOKEN, login="publisher")
+            _, _, first = send(gh, "POST", "/gists", {"files": {"a.txt": {"content": "x"}}})
+            _, _, second = send(
+                gh, "PATCH", f"/gists/{first['id']}", {"files": {"a.txt": {"content": "y"}}}
+            )
+            made.append((first["id"], [h["version"] for h in second["history"]]))
+    assert made[0] == made[1]
+    assert len(made[0][1]) == 2
+
+
+def test_update_modifies_renames_adds_deletes_and_carries_the_rest(
+    writer: GitHubEmulator,
+) -> None:
+    start = {
+        "keep.txt": {"content": "kept\n"},
+        "edit.txt": {"content": "old\n"},
+        "move.txt": {"content": "moved\n"},
+        "gone.txt": {"content": "gone\n"},
+        "empty-object.txt": {"content": "also gone\n"},
+    }
+    _, _, gist = send(writer, "POST", "/gists", {"description": "d", "files": start})
+    first = gist["history"][0]["version"]
+    change = {
+        "edit.txt": {"content": "new\n"},
+        "move.txt": {"filename": "moved.txt"},
+        "added.txt": {"content": "added\n"},
+        "gone.txt": None,
+        "empty-object.txt": {},
+    }
+    status, _, after = send(writer, "PATCH", f"/gists/{gist['id']}", {"files": change})
+
+    assert status == 200
+    assert files_of(after) == {
+        "keep.txt": b"kept\n",
+        "edit.txt": b"new\n",
+        "moved.txt": b"moved\n",
+        "added.txt": b"added\n",
+    }
+    assert [h["version"] for h in after["history"]][1:] == [first]
+    assert after["history"][0]["change_status"] == {"total": 7, "additions": 3, "deletions": 4}
+    assert raw_blob(after["files"]["moved.txt"]["raw_url"]) == raw_blob(
+        gist["files"]["move.txt"]["raw_url"]
+    )
+    assert after["description"] == "d"
+    _, _, old = api(writer, f"/gists/{gist['id']}/{first}")
+    assert files_of(old)["gone.txt"] == b"gone\n"  # the old revision is still served
+
+
+def test_post_to_a_gist_is_an_update_that_ignores_public(writer: GitHubEmulator) -> None:
+    _, _, gist = send(writer, "POST", "/gists", {"files": {"a.txt": {"content": "x"}}})
+    body = {"public": True, "files": {"a.txt": {"content": "y"}}}
+    status, _, after = send(writer, "POST", f"/gists/{gist['id']}", body)
+
+    assert status == 200
+    assert after["public"] is False
+    assert files_of(after) == {"a.txt": b"y"}
+    assert len(after["history"]) == 2
+
+
+def test_description_only_and_unchanged_content_make_no_commit(writer: GitHubEmulator) -> None:
+    before = writer.gist_commits(NIN)
+    _, _, gist = api(writer, f"/gists/{NIN}")
+    status, _, after = send(
+        writer, "PATCH", f"/gists/{NIN}", {"description": "renamed"}, token=MAVENLIN_TOKEN
+    )
+    assert status == 200
+    assert after["description"] == "renamed"
+    assert after["history"] == gist["history"]
+    assert after["updated_at"] > gist["updated_at"]
+    same = {"readme.md": {"content": gist["files"]["readme.md"]["content"]}}
+    status, _, after = send(writer, "PATCH", f"/gists/{NIN}", {"files": same}, token=MAVENLIN_TOKEN)
+    assert status == 200
+    assert writer.gist_commits(NIN) == before
+
+    writer.noop_patch_422 = True
+    status, _, body = send(writer, "PATCH", f"/gists/{NIN}", {"files": same}, token=MAVENLIN_TOKEN)
+    assert (status, body["errors"]) == (
+        422,
+        [{"resource": "Gist", "code": "missing_field", "field": "files"}],
+    )
+
+
+def test_delete_answers_204_and_the_gist_is_gone(writer: GitHubEmulator) -> None:
+    _, _, gist = send(writer, "POST", "/gists", {"files": {"a.txt": {"content": "x"}}})
+    raw_url = gist["files"]["a.txt"]["raw_url"]
+    status, headers, body = send(writer, "DELETE", f"/gists/{gist['id']}", raw=b"")
+
+    assert (status, body) == (204, None)
+    assert "content-type" not in headers
+    assert api(writer, f"/gists/{gist['id']}")[0] == 404
+    assert fetch(raw_url)[0] == 404
+
+
+def test_writes_need_a_token_github_accepts_with_the_gist_scope(writer: GitHubEmulator) -> None:
+    writer.allow_token("ghp_noScope", login="publisher", scopes=("repo",))
+    create = {"files": {"a.txt": {"content": "x"}}}
+    status, _, body = send(writer, "POST", "/gists", create, token=None)
+    assert (status, body) == (
+        401,
+        {"message": "Requires authentication", "documentation_url": DOC_CREATE, "status": "401"},
+    )
+    status, _, body = send(writer, "POST", "/gists", create, token="ghp_unknown")
+    assert (status, body["message"], body["status"]) == (401, "Bad credentials", "401")
+    status, _, body = send(writer, "POST", "/gists", create, token="ghp_noScope")
+    assert (status, body) == (
+        404,
+        {"message": "Not Found", "documentation_url": DOC_CREATE, "status": "404"},
+    )
+    status, headers, _ = api(writer, f"/gists/{NIN}", {"Authorization": "token ghp_noScope"})
+    assert (status, headers["x-oauth-scopes"]) == (200, "repo")  # reading needs no scope
+    edit = {"files": {"readme.md": {"content": "mine now"}}}
+    status, _, body = send(writer, "PATCH", f"/gists/{NIN}", edit)  # mavenlin's gist
+    assert (status, body["message"], body["documentation_url"]) == (404, "Not Found", DOC_UPDATE)
+    assert send(writer, "DELETE", f"/gists/{NIN}", raw=b"")[0] == 404
+    assert send(writer, "PATCH", "/gists/0000000000deadbeef00", edit)[0] == 404
+    assert len(writer.gist_commits(NIN)) == 3
+
+
+def test_an_unregistered_token_cannot_write_even_when_none_is_registered() -> None:
+    with GitHubEmulator() as gh:
+        status, _, body = send(gh, "POST", "/gists", {"files": {"a": {"content": "x"}}})
+        assert (status, body["message"]) == (401, "Bad credentials")
+
+
+def test_bodies_that_are_not_json_objects_are_400(writer: GitHubEmulator) -> None:
+    for raw, message in (
+        (b"{not json", "Problems parsing JSON"),
+        (b'{"files": {"a.txt": {"content": "\xff\xfe"}}}', "Problems parsing JSON"),
+        (b'{"files": {"a.txt": {"content": "\\ud800"}}}', "Problems parsing JSON"),
+        (b"[1, 2]", "Body should be a JSON object"),
+    ):
+        status, _, body = send(writer, "POST", "/gists", raw=raw)
+        assert (status, body) == (
+            400,
+            {"message": message, "documentation_url": DOC_CREATE, "status": "400"},
+        )
+
+
+@pytest.mark.parametrize(
+    ("files", "code"),
+    [
+        (None, "missing_field"),
+        ({}, "missing_field"),
+        ({"a.txt": {"content": "x"}, "b.txt": {"content": ""}}, "missing_field"),
+        ({"a.txt": {"content": " \n\t"}}, "missing_field"),
+        ({"a.txt": {}}, "missing_field"),
+        ({"sub/a.txt": {"content": "x"}}, "invalid"),
+    ],
+)
+def test_create_validation_failed(
+    writer: GitHubEmulator, files: dict[str, Any] | None, code: str
+) -> None:
+    body: dict[str, Any] = {"description": "x"}
+    if files is not None:
+        body["files"] = files
+    status, _, answer = send(writer, "POST", "/gists", body)
+    assert (status, answer) == (
+        422,
+        {
+            "message": "Validation Failed",
+            "errors": [{"resource": "Gist", "code": code, "field": "files"}],
+            "documentation_url": DOC_CREATE,
+            "status": "422",
+        },
+    )
+
+
+def test_content_null_is_the_schema_error(writer: GitHubEmulator) -> None:
+    status, _, body = send(writer, "POST", "/gists", {"files": {"a.txt": {"content": None}}})
+    assert (status, body["message"]) == (
+        422,
+        "Invalid request.\n\nFor 'properties/content', nil is not a string.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "code"),
+    [
+        ({"readme.md": None, "deploy.prototxt": None}, "missing_field"),  # the last file
+        ({"nothing.txt": None}, "missing_field"),
+        ({"nothing.txt": {"filename": "x.txt"}}, "missing_field"),
+        ({"readme.md": {"content": ""}}, "missing_field"),
+        ({"readme.md": {"filename": "a/readme.md"}}, "invalid"),
+        ({"readme.md": {"filename": "deploy.prototxt"}}, "already_exists"),
+    ],
+)
+def test_update_validation_failed(writer: GitHubEmulator, files: dict[str, Any], code: str) -> None:
+    status, _, body = send(writer, "PATCH", f"/gists/{NIN}", {"files": files}, token=MAVENLIN_TOKEN)
+    assert (status, body["errors"], body["documentation_url"]) == (
+        422,
+        [{"resource": "Gist", "code": code, "field": "files"}],
+        DOC_UPDATE,
+    )
+    assert len(writer.gist_commits(NIN)) == 3
+
+
+def test_fail_api_for_one_method_only(writer: GitHubEmulator) -> None:
+    writer.fail_api(f"/gists/{NIN}", status=502, method="PATCH")
+    assert api(writer, f"/gists/{NIN}")[0] == 200
+    edit = {"files": {"readme.md": {"content": "x"}}}
+    assert send(writer, "PATCH", f"/gists/{NIN}", edit, token=MAVENLIN_TOKEN)[0] == 502
+    assert send(writer, "PATCH", f"/gists/{NIN}", edit, token=MAVENLIN_TOKEN)[0] == 200

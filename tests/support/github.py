@@ -99,6 +99,12 @@ _GIST_EPOCH = calendar.timegm((2015, 2, 15, 8, 0, 0))
 _REPO_EPOCH = calendar.timegm((2017, 3, 1, 12, 0, 0))
 _DIFF_LINE_LIMIT = 20_000
 _MAX_DRAIN = 1024 * 1024
+_MAX_BODY = 64 * 1024 * 1024  # a write's JSON body is read up to this size
+_DOC_GIST_CREATE = "https://docs.github.com/rest/gists/gists#create-a-gist"
+_DOC_GIST_UPDATE = "https://docs.github.com/rest/gists/gists#update-a-gist"
+_DOC_GIST_DELETE = "https://docs.github.com/rest/gists/gists#delete-a-gist"
+DEFAULT_SCOPES = ("gist", "repo", "user")
+_WRITE_METHODS = ("POST", "PATCH", "DELETE")
 _T = TypeVar("_T")
 # (extension, MIME type, Linguist language); anything else is text/plain with no language.
 _FILE_TYPES = {
@@ -149,12 +155,25 @@ class _GistCommit:
 class _Gist:
     gist_id: str
     owner: str
-    description: str
+    description: str | None  # None when never given (GitHub answers null)
     public: bool
     commits: list[_GistCommit]  # oldest first
+    updated: int | None = None  # set by a write; else the newest commit's date
 
     def blobs(self) -> set[str]:
         return {blob for commit in self.commits for blob in commit.tree.values()}
+
+    @property
+    def updated_at(self) -> int:
+        return self.updated if self.updated is not None else self.commits[-1].committed_at
+
+
+@dataclass(frozen=True)
+class _Account:
+    """What a registered token stands for: a user, and the OAuth scopes granted to it."""
+
+    login: str
+    scopes: tuple[str, ...]
 
 
 @dataclass
@@ -253,10 +272,10 @@ class _Handler(QuietHandler):
     do_OPTIONS = do_GET
 
     def _dispatch(self) -> None:
-        self._drain_body()
+        body = self._read_body()
         headers = {name.lower(): str(value) for name, value in self.headers.items()}
         answer = self.server.emulator._answer(
-            self.server.kind, self.command, self.path, headers, str(self.client_address[0])
+            self.server.kind, self.command, self.path, headers, str(self.client_address[0]), body
         )
         self.send_response(answer.status)
         for name, value in answer.headers:
@@ -271,18 +290,21 @@ class _Handler(QuietHandler):
         if self.command != "HEAD":
             self.wfile.write(answer.body)
 
-    def _drain_body(self) -> None:
+    def _read_body(self) -> bytes:
+        """The request body (a write's JSON); b"" when there is none or it is not read."""
         if self.headers.get("Transfer-Encoding"):
             self.close_connection = True
-            return
+            return b""
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if length < 0 or length > _MAX_DRAIN:
+        limit = _MAX_BODY if self.command in _WRITE_METHODS else _MAX_DRAIN
+        if length < 0 or length > limit:
             self.close_connection = True
         elif length:
-            self.rfile.read(length)
+            return self.rfile.read(length)
+        return b""
 
 
 # --- the emulator ----------------------------------------------------------------------------
@@ -310,11 +332,13 @@ class GitHubEmulator:
         for name in HOSTILE_FILENAMES:
             data = _hostile_bytes(name)
             self._blobs[git_blob_sha1(data)] = data
-        self._tokens: set[str] = set()
+        self._tokens: dict[str, _Account] = {}
+        self._created = 0  # gists made through POST /gists, for their ids
+        self.noop_patch_422 = False
         self._windows: dict[str, _Window] = {}
         self._exhausted: tuple[int, int] | None = None  # (status, reset epoch)
         self._secondary: deque[_Secondary] = deque()
-        self._api_faults: dict[str, deque[int]] = {}
+        self._api_faults: dict[tuple[str, str], deque[int]] = {}  # (method or "*", path)
         self._raw_faults: dict[str, int] = {}
         self._archives: dict[tuple[str, str], bytes] = {}  # (gist id, "zip"|"tar.gz") -> bytes
         self._archive_delay = 0.0
@@ -405,10 +429,7 @@ class GitHubEmulator:
         for index, files in enumerate(revisions):
             current = {name: bytes(data) for name, data in files.items()}
             tree = {name: git_blob_sha1(data) for name, data in sorted(current.items())}
-            identity = f"gist {gist_id}\nindex {index}\nparent {parent}\n" + "".join(
-                f"{blob} {name}\n" for name, blob in sorted(tree.items())
-            )
-            sha = hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()
+            sha = _gist_commit_sha(gist_id, index, parent, tree)
             additions = deletions = 0
             for name in sorted(set(previous) | set(current)):
                 added, deleted = _line_changes(previous.get(name, b""), current.get(name, b""))
@@ -526,10 +547,27 @@ class GitHubEmulator:
             entry.raw_token = _new_raw_token(entry.raw_token)
             return entry.raw_token
 
-    def allow_token(self, token: str) -> None:
-        """Once any token is allowed, every other token gets 401 Bad credentials."""
+    def allow_token(
+        self, token: str, login: str = "zoopm-tester", scopes: tuple[str, ...] = DEFAULT_SCOPES
+    ) -> None:
+        """Registers a token of the user `login` with these OAuth scopes.
+
+        Once any token is allowed, every other token gets 401 Bad credentials. Writes (create,
+        update, delete a gist) need a registered token, always: an unregistered one gets 401
+        even while none is registered (reads then still accept any token). A write with a token
+        lacking the "gist" scope gets 404, as GitHub answers it.
+        """
         with self._lock:
-            self._tokens.add(token)
+            self._tokens[token] = _Account(login, tuple(scopes))
+
+    def gist_state(self, gist_id: str) -> tuple[bool, str | None, dict[str, bytes]] | None:
+        """(public, description, files of the newest revision) of a gist; None if it is gone."""
+        with self._lock:
+            gist = self._gists.get(gist_id)
+            if gist is None:
+                return None
+            tree = gist.commits[-1].tree
+            return gist.public, gist.description, {n: self._blobs[b] for n, b in tree.items()}
 
     def exhaust_rate_limit(self, status: int = 403, reset_in: int = 60) -> None:
         """Primary limit at 0 for everyone until reset_in seconds from now (a new window then)."""
@@ -551,13 +589,17 @@ class GitHubEmulator:
         with self._lock:
             self._secondary.extend([_Secondary(status, retry_after)] * times)
 
-    def fail_api(self, path: str, status: int = 502, times: int = 1) -> None:
-        """The next `times` API requests for path (without the prefix; globs allowed) fail."""
+    def fail_api(
+        self, path: str, status: int = 502, times: int = 1, *, method: str | None = None
+    ) -> None:
+        """The next `times` API requests for path (without the prefix; globs allowed) fail;
+        with method, only requests of that method (say "PATCH") count and fail."""
         _check_times(times)
         if not 400 <= status <= 599:
             raise ValueError(f"a failure status is 400..599, not {status}")
         with self._lock:
-            self._api_faults.setdefault(path, deque()).extend([status] * times)
+            key = ((method or "*").upper(), path)
+            self._api_faults.setdefault(key, deque()).extend([status] * times)
 
     def corrupt_raw(self, path_suffix: str, times: int = 1) -> None:
         """The next `times` raw GETs whose path ends so get bytes that differ (same length)."""
@@ -643,7 +685,13 @@ class GitHubEmulator:
     # --- answering ---------------------------------------------------------------------------
 
     def _answer(
-        self, kind: str, method: str, target: str, headers: dict[str, str], client: str
+        self,
+        kind: str,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        client: str,
+        body: bytes = b"",
     ) -> _Answer:
         path, _, query_text = target.partition("?")
         query: dict[str, str] = {}
@@ -655,7 +703,13 @@ class GitHubEmulator:
             self._request_number += 1
             if kind == "api":
                 answer = self._api(
-                    method, path, query_text=query_text, query=query, headers=headers, client=client
+                    method,
+                    path,
+                    query_text=query_text,
+                    query=query,
+                    headers=headers,
+                    client=client,
+                    body=body,
                 )
             else:
                 answer = self._raw(method, path, query, headers)
@@ -680,6 +734,7 @@ class GitHubEmulator:
         query: dict[str, str],
         headers: dict[str, str],
         client: str,
+        body: bytes = b"",
     ) -> _Answer:
         now = int(time.time())
         request_id = self._request_id()
@@ -737,7 +792,7 @@ class GitHubEmulator:
             answer.headers.append(("Retry-After", str(secondary.retry_after)))
             return answer
 
-        fault = self._take_api_fault(path, route)
+        fault = self._take_api_fault(method, path, route)
         if fault is not None:
             phrase = HTTPStatus(fault).phrase if fault in HTTPStatus._value2member_map_ else ""
             return self._error(
@@ -793,7 +848,9 @@ class GitHubEmulator:
                 answer.body,
             )
 
-        if route is None or method not in ("GET", "HEAD"):
+        if route is not None and method in _WRITE_METHODS:
+            result = self._write(method, route, body, identity, ctx, now)
+        elif route is None or method not in ("GET", "HEAD"):
             result = _not_found(_DOCS)
         else:
             result = self._route(route, query_text, query, ctx)
@@ -811,13 +868,15 @@ class GitHubEmulator:
         exhausted = self._exhaustion(now)
         return exhausted[1] if exhausted is not None else self._window(identity, now).reset
 
-    def _take_api_fault(self, path: str, route: str | None) -> int | None:
-        for pattern, queue in list(self._api_faults.items()):
+    def _take_api_fault(self, method: str, path: str, route: str | None) -> int | None:
+        for (only, pattern), queue in list(self._api_faults.items()):
+            if only not in ("*", method):
+                continue
             candidates = [path] if route is None else [path, route]
             if any(c == pattern or fnmatch.fnmatchcase(c, pattern) for c in candidates):
                 status = queue.popleft()
                 if not queue:
-                    del self._api_faults[pattern]
+                    del self._api_faults[(only, pattern)]
                 return status
         return None
 
@@ -839,7 +898,9 @@ class GitHubEmulator:
             ),
         ]
         if authenticated:
-            headers += [("X-OAuth-Scopes", "gist, repo, user"), ("X-Accepted-OAuth-Scopes", "")]
+            account = self._tokens.get(identity.token or "")
+            scopes = ", ".join(account.scopes if account is not None else DEFAULT_SCOPES)
+            headers += [("X-OAuth-Scopes", scopes), ("X-Accepted-OAuth-Scopes", "")]
         headers += [
             ("X-GitHub-Api-Version-Selected", version),
             *self._rate_headers(identity, now),
@@ -879,6 +940,15 @@ class GitHubEmulator:
         request_id: str,
         charge: bool,
     ) -> _Answer:
+        if result.status == 204:
+            if charge:
+                self._window(identity, now).used += 1
+            headers = [
+                h
+                for h in self._common_headers(identity, now, request_id, ctx.version)
+                if h[0] != "Content-Type"
+            ]
+            return _Answer(204, headers, b"", counted=charge)
         body = _json_bytes(result.payload)
         etag = None
         if result.status == 200:
@@ -1052,7 +1122,7 @@ class GitHubEmulator:
             "files": files,
             "public": gist.public,
             "created_at": _iso(gist.commits[0].committed_at),
-            "updated_at": _iso(gist.commits[-1].committed_at),
+            "updated_at": _iso(gist.updated_at),
             "description": gist.description,
             "comments": 0,
             "user": None,
@@ -1067,7 +1137,7 @@ class GitHubEmulator:
         if ctx.version == VERSION_WITHOUT_HISTORY and self.api_version_2026_drops_history:
             del payload["forks"], payload["history"]
         media = "github.v3; param=base64; format=json" if as_base64 else "github.v3; format=json"
-        return _Result(200, payload, last_modified=gist.commits[-1].committed_at, media=media)
+        return _Result(200, payload, last_modified=gist.updated_at, media=media)
 
     def _gist_file(
         self, gist: _Gist, name: str, blob: str, as_base64: bool, ctx: _Ctx
@@ -1108,6 +1178,179 @@ class GitHubEmulator:
         page_items, link = _paginate(newest_first, query_text, query, base)
         payload = [self._gist_commit_json(gist, commit, ctx) for commit in page_items]
         return _Result(200, payload, [("Link", link)] if link else [])
+
+    # --- gist writes (create, update, delete) ------------------------------------------------
+
+    def _write(
+        self, method: str, route: str, body: bytes, identity: _Identity, ctx: _Ctx, now: int
+    ) -> _Result:
+        parts = [urllib.parse.unquote(part) for part in route.strip("/").split("/")]
+        if parts == ["gists"] and method == "POST":
+            doc = _DOC_GIST_CREATE
+        elif len(parts) == 2 and parts[0] == "gists" and method in ("PATCH", "POST"):
+            doc = _DOC_GIST_UPDATE  # GitHub takes POST for PATCH on a resource (gist -u sends it)
+        elif len(parts) == 2 and parts[0] == "gists" and method == "DELETE":
+            doc = _DOC_GIST_DELETE
+        else:
+            return _not_found(_DOCS)
+        if identity.token is None:
+            return _Result(
+                401,
+                {"message": "Requires authentication", "documentation_url": doc, "status": "401"},
+            )
+        account = self._tokens.get(identity.token)
+        if account is None:
+            return _Result(
+                401, {"message": "Bad credentials", "documentation_url": _DOCS, "status": "401"}
+            )
+        if "gist" not in account.scopes:
+            # "When an OAuth client does not have the gists scope, the API will return a 404."
+            return _not_found(doc)
+        gist: _Gist | None = None
+        if len(parts) == 2:
+            gist = self._gists.get(parts[1])
+            if gist is None or gist.owner.lower() != account.login.lower():
+                return _not_found(doc)  # someone else's gist: 404, not 403
+            if method == "DELETE":
+                del self._gists[gist.gist_id]
+                return _Result(204, None)
+        data = _json_object(body, doc)
+        if isinstance(data, _Result):
+            return data
+        if gist is None:
+            return self._create(data, account, ctx, now)
+        return self._update(gist, data, ctx, now)
+
+    def _create(self, data: dict[str, Any], account: _Account, ctx: _Ctx, now: int) -> _Result:
+        doc = _DOC_GIST_CREATE
+        public = data.get("public", False)
+        if public in ("true", "false"):
+            public = public == "true"
+        if not isinstance(public, bool):
+            return _invalid_request(doc, "public", public, "a boolean")
+        description = data.get("description")
+        if description is not None and not isinstance(description, str):
+            return _invalid_request(doc, "description", description, "a string")
+        files = data.get("files")
+        if files is not None and not isinstance(files, dict):
+            return _invalid_request(doc, "files", files, "an object")
+        if not files:
+            return _validation_failed(doc, "missing_field")
+        for name, entry in files.items():
+            if not isinstance(entry, dict):
+                return _invalid_request(doc, name, entry, "an object")
+            if "content" in entry and not isinstance(entry["content"], str):
+                return _invalid_request(doc, "content", entry["content"], "a string")
+        contents: dict[str, bytes] = {}
+        for name, entry in files.items():
+            problem = _name_problem(name, doc)
+            if problem is not None:
+                return problem
+            if "content" not in entry:
+                return _validation_failed(doc, "missing_field")
+            content = _content_bytes(entry["content"], doc)
+            if isinstance(content, _Result):
+                return content
+            contents[name] = content
+        self._created += 1
+        tree = {name: git_blob_sha1(content) for name, content in sorted(contents.items())}
+        seed = f"created {self._created}\nowner {account.login}\n" + "".join(
+            f"{blob} {name}\n" for name, blob in tree.items()
+        )
+        gist_id = hashlib.sha1(seed.encode(), usedforsecurity=False).hexdigest()[:32]
+        additions = sum(_line_changes(b"", content)[0] for content in contents.values())
+        commit = _GistCommit(_gist_commit_sha(gist_id, 0, "", tree), tree, now, additions, 0)
+        for name, content in contents.items():
+            self._blobs[tree[name]] = content
+        gist = _Gist(gist_id, account.login, description, public, [commit])
+        self._gists[gist_id] = gist
+        shown = self._gist_result(gist, 0, False, ctx)
+        location = [("Location", f"{ctx.api}/gists/{gist_id}")]
+        return _Result(201, shown.payload, location, shown.last_modified, shown.media)
+
+    def _update(self, gist: _Gist, data: dict[str, Any], ctx: _Ctx, now: int) -> _Result:
+        doc = _DOC_GIST_UPDATE
+        # "public" is not a parameter of an update (a gist's visibility never changes): ignored.
+        files = data.get("files")
+        if "description" in data:
+            description = data["description"]
+            if description is not None and not isinstance(description, str):
+                return _invalid_request(doc, "description", description, "a string")
+        if files is not None and not isinstance(files, dict):
+            return _invalid_request(doc, "files", files, "an object")
+        if "description" not in data and files is None:
+            return _validation_failed(doc, "missing_field")  # "at least one of" the two
+        files = files or {}
+        for entry in files.values():
+            if entry is None:
+                continue
+            if not isinstance(entry, dict):
+                return _invalid_request(doc, "files", entry, "an object")
+            if "content" in entry and not isinstance(entry["content"], str):
+                return _invalid_request(doc, "content", entry["content"], "a string")
+            filename = entry.get("filename")
+            if filename is not None and not isinstance(filename, str):
+                return _invalid_request(doc, "filename", filename, "a string")
+        current = gist.commits[-1].tree
+        kept = dict(current)
+        staged: dict[str, str] = {}
+        contents: dict[str, bytes] = {}
+        for key, entry in files.items():
+            content = entry.get("content") if entry is not None else None
+            filename = entry.get("filename") if entry is not None else None
+            if content is None and filename is None:
+                # null, or an object with neither content nor filename: the file is deleted.
+                if key not in current:
+                    return _validation_failed(doc, "missing_field")
+                kept.pop(key, None)
+                continue
+            target = filename if filename is not None else key
+            problem = _name_problem(target, doc)
+            if problem is not None:
+                return problem
+            if content is not None:
+                data_bytes = _content_bytes(content, doc)
+                if isinstance(data_bytes, _Result):
+                    return data_bytes
+                blob = git_blob_sha1(data_bytes)
+                contents[blob] = data_bytes
+            elif key in current:
+                blob = current[key]  # a rename keeps the blob
+            else:
+                return _validation_failed(doc, "missing_field")
+            if key in current and target != key:
+                kept.pop(key, None)
+            if target in staged:
+                return _validation_failed(doc, "already_exists")
+            staged[target] = blob
+        for target in staged:
+            if target in kept and target not in files:
+                return _validation_failed(doc, "already_exists")
+        tree = {**kept, **staged}
+        if not tree:
+            return _validation_failed(doc, "missing_field")  # the last file cannot go
+        changed = tree != current
+        describes = "description" in data and data["description"] != gist.description
+        if not changed and not describes and files and self.noop_patch_422:
+            return _validation_failed(doc, "missing_field")
+        self._blobs.update(contents)
+        stamp = max(now, gist.updated_at)
+        if changed:
+            previous = gist.commits[-1]
+            additions = deletions = 0
+            for name in sorted(set(current) | set(tree)):
+                old = self._blobs[current[name]] if name in current else b""
+                new = self._blobs[tree[name]] if name in tree else b""
+                added, deleted = _line_changes(old, new)
+                additions, deletions = additions + added, deletions + deleted
+            index = len(gist.commits)
+            sha = _gist_commit_sha(gist.gist_id, index, previous.sha, tree)
+            ordered = dict(sorted(tree.items()))
+            gist.commits.append(_GistCommit(sha, ordered, stamp, additions, deletions))
+        if "description" in data:
+            gist.description = data["description"]
+        gist.updated = stamp
+        return self._gist_result(gist, len(gist.commits) - 1, False, ctx)
 
     # --- repositories ------------------------------------------------------------------------
 
@@ -1501,6 +1744,67 @@ class GitHubEmulator:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _gist_commit_sha(gist_id: str, index: int, parent: str, tree: dict[str, str]) -> str:
+    """A gist commit's id, derived from what it holds (fixtures/github/README.md)."""
+    identity = f"gist {gist_id}\nindex {index}\nparent {parent}\n" + "".join(
+        f"{blob} {name}\n" for name, blob in sorted(tree.items())
+    )
+    return hashlib.sha1(identity.encode(), usedforsecurity=False).hexdigest()
+
+
+def _json_object(body: bytes, doc: str) -> dict[str, Any] | _Result:
+    """A write's body as a JSON object, or GitHub's 400 answer (non-UTF-8 bytes included)."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError is one
+        return _bad_request("Problems parsing JSON", doc)
+    if not isinstance(data, dict):
+        return _bad_request("Body should be a JSON object", doc)
+    return data
+
+
+def _bad_request(message: str, doc: str) -> _Result:
+    return _Result(400, {"message": message, "documentation_url": doc, "status": "400"})
+
+
+def _validation_failed(doc: str, code: str) -> _Result:
+    return _Result(
+        422,
+        {
+            "message": "Validation Failed",
+            "errors": [{"resource": "Gist", "code": code, "field": "files"}],
+            "documentation_url": doc,
+            "status": "422",
+        },
+    )
+
+
+def _invalid_request(doc: str, prop: str, value: Any, kind: str) -> _Result:
+    """The schema check's 422, in its words: "For 'properties/content', nil is not a string."."""
+    shown = "nil" if value is None else json.dumps(value, ensure_ascii=False)
+    message = f"Invalid request.\n\nFor 'properties/{prop}', {shown} is not {kind}."
+    return _Result(422, {"message": message, "documentation_url": doc, "status": "422"})
+
+
+def _name_problem(name: str, doc: str) -> _Result | None:
+    # '/' is GitHub's documented refusal; an empty name is refused here too (GitHub would
+    # name it gistfileN, which the emulator does not play).
+    if not name or "/" in name:
+        return _validation_failed(doc, "invalid")
+    return None
+
+
+def _content_bytes(content: str, doc: str) -> bytes | _Result:
+    """A file's new bytes; empty or white-space-only content is GitHub's 'files missing'."""
+    try:
+        data = content.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate escape (\ud800) is no UTF-8 either
+        return _bad_request("Problems parsing JSON", doc)
+    if not content.strip():
+        return _validation_failed(doc, "missing_field")
+    return data
 
 
 def _not_found(documentation_url: str) -> _Result:

@@ -27,6 +27,12 @@ class GitHubNotFound(NetworkError):
     default_hint = "check the id, path and revision; private gists need GITHUB_TOKEN"
 
 
+class GitHubRefused(NetworkError):
+    """The API refused a write as malformed or invalid (400, 422): nothing was changed."""
+
+    default_hint = "nothing was changed on GitHub; fix what the message names and run again"
+
+
 @dataclass(frozen=True)
 class ApiResult:
     """A decoded API answer, and the Link header's rel → URL map."""
@@ -87,6 +93,60 @@ class GitHubClient:
                 raise self._error(response)
             self._sleep(wait)
         raise AssertionError("unreachable")
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self._token)
+
+    def send(self, method: str, url: str, payload: Mapping[str, Any]) -> ApiResult:
+        """POSTs, PATCHes or DELETEs payload (as JSON) to an API URL; never cached, never retried.
+
+        A refusal is an error carrying GitHub's message and, for a 422, its validation details.
+        """
+        if not self._is_api(url):
+            # The token goes with every write, so a write goes to the API base URL only.
+            raise NetworkError(f"GitHub: refusing to send a {method} outside {self.api_url}: {url}")
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": API_VERSION,
+            "Content-Type": "application/json; charset=utf-8",
+        }
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        response = self._http.send(method, url, headers, body)
+        if response.status in (200, 201):
+            return ApiResult(url, _json(response), _links(response), from_cache=False)
+        if response.status == 204:
+            return ApiResult(url, None, _links(response), from_cache=False)
+        raise self._write_error(method, response)
+
+    def _write_error(self, method: str, response: HttpResponse) -> NetworkError:
+        where = f"{method} {_strip_query(response.url)}"
+        message = _message(response)
+        if response.status == 401:
+            return NetworkError(
+                f"GitHub: {where}: the token was refused ({message or 'HTTP 401'})",
+                hint="set GITHUB_TOKEN to a valid token with the 'gist' scope",
+            )
+        if response.status == 404:
+            return GitHubNotFound(
+                f"GitHub: {where}: not found",
+                hint="the gist does not exist or is not yours, or GITHUB_TOKEN lacks the 'gist' "
+                "scope (GitHub answers 404 for all three)",
+            )
+        if response.status in (400, 422):
+            details = _validation_details(response)
+            return GitHubRefused(
+                f"GitHub: {where}: HTTP {response.status} {message}"
+                + (f" ({details})" if details else "")
+            )
+        if response.status in (403, 429):
+            return self._error(response)
+        return NetworkError(
+            f"GitHub: {where}: HTTP {response.status} {message}".rstrip(),
+            hint="the change may or may not have been made; run the command again",
+        )
 
     def _is_api(self, url: str) -> bool:
         return (
@@ -203,6 +263,25 @@ def _message(response: HttpResponse) -> str:
         return ""
     message = data.get("message", "") if isinstance(data, dict) else ""
     return " ".join(str(message).split())[:200]
+
+
+def _validation_details(response: HttpResponse) -> str:
+    """A 422's `errors`, one line: "Gist.files missing_field; Gist.user: must be verified"."""
+    try:
+        data = json.loads(response.body)
+    except ValueError:
+        return ""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    if not isinstance(errors, list):
+        return ""
+    parts = []
+    for error in errors[:10]:
+        if not isinstance(error, dict):
+            continue
+        where = ".".join(str(error[k]) for k in ("resource", "field") if error.get(k))
+        text = str(error.get("message") or error.get("code") or "")
+        parts.append(" ".join(f"{where} {text}".split())[:120])
+    return "; ".join(parts)
 
 
 def _links(response: HttpResponse) -> dict[str, str]:

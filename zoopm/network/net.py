@@ -187,6 +187,52 @@ class HttpClient:
                 bytes(body),
             )
 
+    def send(self, method: str, url: str, headers: dict[str, str], body: bytes) -> HttpResponse:
+        """One request with a body (an API write), its answer read whole (up to max_answer).
+
+        Never retried and no redirect followed: a write that reached the server must not be
+        made twice, and a redirected POST would arrive as a GET. Every status is returned.
+        """
+        where = without_token(url)
+        if self.offline:
+            raise OfflineError(f"{where}: offline, and {method} needs the network")
+        self._check_cancel()
+        unknown = "the server may or may not have made the change"
+        try:
+            response = self.session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                stream=True,
+                timeout=self._timeout,
+                allow_redirects=False,
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            reason = _connection_problem(url, exc, self._timeout[1])
+            raise NetworkError(f"{where}: {method} failed: {reason}; {unknown}") from None
+        except (requests.RequestException, ValueError) as exc:
+            raise NetworkError(f"{where}: {method} failed: {_short(exc)}") from None
+        with response:
+            limit = self._max_answer
+            if _content_length(response) > limit:
+                raise self._too_large(url, "the answer", limit)
+            answer = bytearray()
+            try:
+                for chunk in response.iter_content(CHUNK_SIZE):
+                    answer += chunk
+                    if len(answer) > limit:
+                        raise self._too_large(url, "the answer", limit)
+            except _STREAM_ERRORS as exc:
+                reason = self._broken(url, len(answer), exc)
+                raise NetworkError(f"{where}: {method} answer lost: {reason}; {unknown}") from None
+            return HttpResponse(
+                response.url or url,
+                response.status_code,
+                {k.lower(): v for k, v in response.headers.items()},
+                bytes(answer),
+            )
+
     def pause(self, attempt: int, wait: float | None = None) -> None:
         """Sleeps before retry number attempt: wait if the server said, else backoff with jitter."""
         delay = wait if wait is not None else self._backoff * 2 ** (attempt - 1)
