@@ -49,6 +49,7 @@ def mirrors_for(host: FileServer) -> str:
         f'"http://dl.caffe.berkeleyvision.org/" = ["{host.url("/caffe/")}"]\n'
         f'"http://models.zoopm.invalid/nin/" = ["{host.url("/nin/")}"]\n'
         f'"http://models.zoopm.invalid/jimmie33/" = ["{host.url("/nin/")}"]\n'
+        f'"http://models.zoopm.invalid/oldzoo/" = ["{host.url("/nin/")}"]\n'
         f'"http://www.robots.ox.ac.uk/~vgg/software/very_deep/caffe/" = ["{host.url("/caffe/")}"]\n'
         f'"http://www.robots.ox.ac.uk/~vgg/software/deep_eval/releases/bvlc/" = '
         f'["{host.url("/caffe/")}"]\n'
