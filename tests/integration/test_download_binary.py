@@ -229,7 +229,11 @@ def test_ctrl_c_leaves_nothing_at_the_final_path_and_the_next_run_resumes(
     argv = [sys.executable, "-m", "zoopm", "--no-progress", "download-binary", str(directory)]
 
     process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-    time.sleep(1.5)
+    # Ctrl-C once a MiB has arrived (a fixed sleep raced a slow start on a loaded machine).
+    deadline = time.monotonic() + 30
+    while file_server.bytes_sent("/big.caffemodel") < (1 << 20) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.2)  # and it has been written to the partial file
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     stopped_at = (directory / BINARY).exists()
