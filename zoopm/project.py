@@ -726,6 +726,7 @@ class Project:
                 scanned,
                 declared={spec.name for spec in manifest.models},
                 source_path=self._source_path,
+                in_place=_same_dir(scanned, models_dir),
             )
         )
         chosen = [v for v in verdicts if v.spec is not None]

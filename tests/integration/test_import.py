@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -87,8 +88,7 @@ def listing(models: Path) -> dict[str, tuple[str, int, int]]:
 @pytest.fixture
 def project(tmp_path: Path, model_host: FileServer) -> Path:
     """A project whose zoo.toml sends the fixtures' model hosts to the local file server."""
-    oldzoo = f'"http://models.zoopm.invalid/oldzoo/" = ["{model_host.url("/nin/")}"]\n'
-    root = write_project(tmp_path / "proj", {}, mirrors_for(model_host) + oldzoo)
+    root = write_project(tmp_path / "proj", {}, mirrors_for(model_host))
     (root / "models").mkdir()
     return root
 
@@ -237,10 +237,122 @@ def test_a_directory_matching_no_source_is_adopted_in_place_and_installs_as_it_i
     assert os.access(deploy, os.W_OK)
 
 
+def test_a_model_kept_in_its_own_directory_is_never_written_to_nor_removed(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    models = project / "models"
+    mine = from_gist(models, NIN, 2, "mine")
+    readme = mine / "readme.md"
+    readme.write_text(readme.read_text().replace(NIN, "0123456789abcdef0123"))
+    with_binary(mine, NIN_BINARY)
+    assert zoopm("import", project=project).exit_code == 0
+    # New weights saved over the binary as a new file (as training scripts do), readme updated.
+    weights = os.urandom(4096)
+    (mine / "new.tmp").write_bytes(weights)
+    os.replace(mine / "new.tmp", mine / NIN_BINARY)
+    sha1 = hashlib.sha1(weights).hexdigest()
+    text = readme.read_text()
+    readme.write_text(re.sub(r"sha1: [0-9a-f]{40}", f"sha1: {sha1}", text))
+
+    locked = zoopm("lock", project=project)
+    installed = zoopm("install", project=project)
+    removed = zoopm("remove", "mine", project=project)
+    collected = zoopm("gc", project=project)
+
+    assert [r.exit_code for r in (locked, installed, removed, collected)] == [0, 0, 0, 0], [
+        r.stderr for r in (locked, installed, removed, collected)
+    ]
+    assert (mine / NIN_BINARY).read_bytes() == weights  # the user's, after all four
+    assert os.access(mine / NIN_BINARY, os.W_OK)
+    assert sorted(p.name for p in mine.iterdir()) == ["deploy.prototxt", NIN_BINARY, "readme.md"]
+
+
+def test_zoopm_writes_nothing_into_a_model_kept_in_place_not_even_its_missing_binary(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    mine = from_gist(project / "models", NIN, 2, "mine")
+    manifest = project / "zoo.toml"
+    manifest.write_text(manifest.read_text() + '\n[models.mine]\npath = "models/mine"\n')
+
+    locked = zoopm("lock", project=project)  # downloads the binary into the store
+    installed = zoopm("install", project=project)
+
+    assert locked.exit_code == 0, locked.stderr
+    assert installed.exit_code != 0
+    assert f"{NIN_BINARY}: is missing" in installed.stderr
+    assert "zoopm download-binary models/mine" in installed.stderr
+    assert sorted(p.name for p in mine.iterdir()) == ["deploy.prototxt", "readme.md"]
+
+
+def test_an_edited_file_of_a_model_kept_in_place_asks_for_a_lock_and_is_left_alone(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    models = project / "models"
+    mine = from_gist(models, NIN, 2, "mine")
+    readme = mine / "readme.md"
+    readme.write_text(readme.read_text().replace(NIN, "0123456789abcdef0123"))
+    with_binary(mine, NIN_BINARY)
+    assert zoopm("import", project=project).exit_code == 0
+    deploy = mine / "deploy.prototxt"
+    deploy.write_text("# edited, not locked yet\n")
+    (mine / "readme.md").unlink()
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code != 0
+    assert "is the model's own directory" in run.stderr
+    assert "zoopm lock" in run.stderr
+    assert "URL" not in run.stderr and "mirrors" not in run.stderr
+    assert deploy.read_text() == "# edited, not locked yet\n"
+    assert not (mine / "readme.md").exists()  # nothing placed into the user's directory
+
+
+def test_an_installed_models_directory_named_as_its_own_source_is_refused_not_taken_over(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    assert zoopm("add", f"gist:{NIN}", "--name", "nin", project=project).exit_code == 0
+    manifest = project / "zoo.toml"
+    text = manifest.read_text()
+    manifest.write_text(re.sub(r"nin = \{[^}]*\}", 'nin = { path = "models/nin" }', text))
+    deploy = project / "models" / "nin" / "deploy.prototxt"
+    (deploy.parent / "edited.tmp").write_text("# the user's own edit\n")
+    os.replace(deploy.parent / "edited.tmp", deploy)  # as editors save: a new file
+
+    locked = zoopm("lock", project=project)
+    installed = zoopm("install", project=project)
+    removed = zoopm("remove", "nin", project=project)
+
+    assert locked.exit_code == 0, locked.stderr
+    assert installed.exit_code != 0
+    assert "zoopm placed files here from another source" in installed.stderr
+    assert "cp -r models/nin" in installed.stderr
+    # The refused install made nothing of the edit zoopm's: removing the model leaves it.
+    assert removed.exit_code == 0, removed.stderr
+    assert deploy.read_text() == "# the user's own edit\n"
+
+
+def test_a_directory_kept_in_place_without_its_binary_is_skipped_with_the_fix(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    models = project / "models"
+    mine = from_gist(models, NIN, 2, "mine")
+    readme = mine / "readme.md"
+    readme.write_text(readme.read_text().replace(NIN, "0123456789abcdef0123"))
+
+    run = zoopm("import", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout.startswith("mine: skipped (")
+    assert "its binary nin_imagenet.caffemodel is not here" in run.stdout
+    assert "zoopm download-binary models/mine" in run.stdout
+    assert sorted(p.name for p in mine.iterdir()) == ["deploy.prototxt", "readme.md"]
+
+
 def test_files_that_match_no_revision_say_so_and_stay_local(
     project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:
     nin = from_gist(project / "models", NIN, 2, NIN_DIR)
+    with_binary(nin, NIN_BINARY)
     (nin / "deploy.prototxt").write_text("layer { name: 'mine' }\n")
 
     run = zoopm("import", project=project)
@@ -256,6 +368,7 @@ def test_a_bvlc_directory_with_an_edited_file_says_what_differs(
     project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:
     googlenet = from_bvlc(project / "models", "bvlc_googlenet")
+    with_binary(googlenet, "bvlc_googlenet.caffemodel")
     (googlenet / "solver.prototxt").unlink()
 
     run = zoopm("import", "--dry-run", project=project)

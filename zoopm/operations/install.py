@@ -73,6 +73,9 @@ class InstallPlan:
     refresh: tuple[tuple[str, str], ...] = ()
     # The project this install is for, written into the record.
     project: str | None = None
+    # Local models whose source is their own directory under models-dir (zoopm import): zoopm
+    # writes nothing there, it only adopts the files, which stay the user's.
+    in_place: frozenset[str] = frozenset()
 
     @property
     def nothing_to_do(self) -> bool:
@@ -115,6 +118,8 @@ def plan_install(
     """
     record = read_record(models_dir)
     _check_owner(record, models_dir, project)
+    in_place = _in_place(lock, models_dir, project)
+    _refuse_placed_in_place(record, in_place, models_dir)
     fetch: list[FileAction] = []
     to_place: list[FileAction] = []
     keep: list[tuple[str, str]] = []
@@ -130,6 +135,10 @@ def plan_install(
                     keep.append((model.name, file.path))
                     if kept == "refresh":
                         refresh.append((model.name, file.path))
+                    continue
+                if model.name in in_place:
+                    _check_in_place(tree, action)
+                    to_place.append(action)  # adopted as it is: nothing to fetch or write
                     continue
                 _refuse_if_foreign(tree, action, placed)
                 to_place.append(action)
@@ -160,6 +169,58 @@ def plan_install(
         tuple(forget),
         tuple(refresh),
         project,
+        in_place,
+    )
+
+
+def _in_place(lock: Lock, models_dir: Path, project: str | None) -> frozenset[str]:
+    """The local models whose source directory is their own directory in models_dir."""
+    if project is None:
+        return frozenset()
+    root = Path(project).parent
+    names = set()
+    for model in lock.models:
+        source = model.source_dict()
+        if set(source) == {"path"} and _same_path(root / source["path"], models_dir / model.name):
+            names.add(model.name)
+    return frozenset(names)
+
+
+def _refuse_placed_in_place(record: Record, in_place: frozenset[str], models_dir: Path) -> None:
+    """A model's own directory is its source only while zoopm placed nothing in it: a file
+    zoopm placed there would be zoopm's to replace and to delete with the model."""
+    for name, _, placed in record.entries():
+        if name in in_place and placed.how != ADOPTED:
+            raise InstallError(
+                f"{models_dir / name}: models.{name}.path names this directory, but zoopm "
+                "placed files here from another source; a model's own directory can be its "
+                "source only when zoopm placed nothing in it (zoopm import)",
+                hint=f"copy it out (cp -r {models_dir.name}/{name} my-models/{name}), point "
+                f"models.{name}.path there, and run 'zoopm install'",
+            )
+
+
+def _check_in_place(tree: ModelsTree, action: FileAction) -> None:
+    """A model kept in its own directory must hold its files already: zoopm writes nothing
+    there, so every file it would place must be the user's regular file with the locked
+    bytes, which it adopts."""
+    name = action.model.name
+    if tree.adopt(action.rel, action.file.sha256) is not None:
+        return
+    info = tree.lstat(action.rel)
+    if info is None:
+        problem = "is missing"
+    elif not stat.S_ISREG(info.st_mode):
+        problem = "is not a regular file"
+    else:
+        problem = "does not hold the bytes zoo.lock pins"
+    hint = "run 'zoopm lock' to pin the directory as it is now"
+    if action.file.binary and info is None:
+        hint = f"run 'zoopm download-binary {tree.root.name}/{name}', then 'zoopm lock'"
+    raise InstallError(
+        f"{action.target}: {problem}; {tree.root.name}/{name} is the model's own directory "
+        "(its source in zoo.toml), so zoopm writes nothing there",
+        hint=hint,
     )
 
 
@@ -418,6 +479,8 @@ class _Materialiser:
                     # Just hashed: the other projects sharing this inode need not hash it too.
                     write_note(self.store.root, entry.sha256, info)
         for action in self.plan.place:
+            if action.model.name in self.plan.in_place:
+                continue  # no intent: a file there is the user's, even after a crash
             current = self._entry(action.model.name, action.file.path)
             if current is not None and current.pending and current.sha256 != action.file.sha256:
                 # An earlier, interrupted run may have placed its bytes here: say so before
@@ -440,6 +503,14 @@ class _Materialiser:
 
     def _place(self, tree: ModelsTree, action: FileAction) -> None:
         file = action.file
+        if action.model.name in self.plan.in_place:
+            # The user's own directory: judged again now, adopted as it is, never written.
+            _check_in_place(tree, action)
+            adopted = tree.adopt(action.rel, file.sha256)
+            if adopted is None:
+                raise InstallError(f"{action.target}: changed while zoopm adopted it")
+            self._set(action, adopted)
+            return
         owned = self._entry(action.model.name, file.path)
         # A hard link zoopm placed with these very bytes needs placing again only if someone
         # wrote to it, and so to the blob it shares: hash the blob, whatever its stat says.

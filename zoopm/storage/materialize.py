@@ -186,6 +186,25 @@ class ModelsTree:
             return self._link_entry(sha256, info)
         return Placed.of(sha256, info.st_size, info, "copy", generation_at(fd, name))
 
+    def adopt(self, rel: str, sha256: str) -> Placed | None:
+        """An adopted entry for the regular file at rel if it holds sha256's bytes, else None.
+
+        Writes nothing. An adopted file is the user's: kept while it holds the locked bytes,
+        never replaced, never removed.
+        """
+        found = self._existing(rel)
+        if found is None:
+            return None
+        fd, name = found
+        current = _lstat_at(fd, name)
+        if (
+            current is None
+            or not stat.S_ISREG(current.st_mode)
+            or not self._holds_at(fd, name, current, sha256)
+        ):
+            return None
+        return Placed.of(sha256, current.st_size, current, ADOPTED, generation_at(fd, name))
+
     def _link_entry(self, sha256: str, link: os.stat_result) -> Placed:
         """A symlink's entry: its own inode and mtime, its blob's size and ctime."""
         blob = os.stat(self._blob_path(sha256))
@@ -259,15 +278,8 @@ class ModelsTree:
         fd = self._open_dir(parent, create=True)
         assert fd is not None
         self._sweep(parent, fd)
-        if adopt:
-            current = _lstat_at(fd, name)
-            if (
-                current is not None
-                and stat.S_ISREG(current.st_mode)
-                and self._holds_at(fd, name, current, sha256)
-            ):
-                generation = generation_at(fd, name)
-                return Placed.of(sha256, current.st_size, current, ADOPTED, generation)
+        if adopt and (adopted := self.adopt(rel, sha256)) is not None:
+            return adopted
         temp = _temp_name()
         try:
             how = _create(blob, fd, temp, mode)

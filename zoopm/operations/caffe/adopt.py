@@ -119,11 +119,14 @@ class Adopter:
         *,
         declared: Container[str],
         source_path: Callable[[Path], str],
+        in_place: bool = False,
     ) -> list[Verdict]:
         """One verdict per subdirectory of models_dir (hidden names and plain files aside).
 
         declared: the names zoo.toml has already (such a directory is skipped, left as it is);
-        source_path: how zoo.toml names a local directory.
+        source_path: how zoo.toml names a local directory; in_place: models_dir is the project's
+        models-dir, so a local source would be the model's own directory, where zoopm writes
+        nothing (its binary must be there already).
         """
         try:
             names = sorted(os.listdir(models_dir))
@@ -153,7 +156,7 @@ class Adopter:
             if not stat.S_ISDIR(info.st_mode):
                 continue
             self._token.check()
-            verdicts.append(self._judge(path, name, declared, source_path))
+            verdicts.append(self._judge(path, name, declared, source_path, in_place))
         return verdicts
 
     def _judge(
@@ -162,6 +165,7 @@ class Adopter:
         name: str,
         declared: Container[str],
         source_path: Callable[[Path], str],
+        in_place: bool,
     ) -> Verdict:
         try:
             files = _scan(directory)
@@ -219,6 +223,14 @@ class Adopter:
             source, reason = found
             return Verdict(name, ModelSpec(name, source), reason, binary, binary_sha1)
         reason = "; ".join(notes) or "no gist_id in readme.md and no index entry has these files"
+        if in_place and caffemodel is not None and caffemodel not in files:
+            return Verdict(
+                name,
+                None,
+                f"{reason}; and its binary {caffemodel} is not here, while a model kept in its "
+                "own directory must hold every file (zoopm writes nothing there): run "
+                f"'zoopm download-binary {directory.parent.name}/{name}' and import again",
+            )
         spec = ModelSpec(name, LocalSource(source_path(directory)))
         return Verdict(name, spec, reason, binary, binary_sha1)
 
