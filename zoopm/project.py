@@ -730,6 +730,7 @@ class Project:
             )
         )
         chosen = [v for v in verdicts if v.spec is not None]
+        self._warn_unlocked(manifest, verdicts, existed)
         if dry_run or not chosen:
             return Imported(verdicts)
         for verdict in chosen:
@@ -763,6 +764,27 @@ class Project:
                     self.manifest_path.unlink()
             raise
         return Imported(verdicts, written=True, created=not existed, adopted=adopted)
+
+    def _warn_unlocked(
+        self, manifest: Manifest, verdicts: tuple[Verdict, ...], existed: bool
+    ) -> None:
+        """Says so when zoo.toml declares a surveyed directory that zoo.lock does not pin: an
+        earlier import (or add) was killed between writing zoo.toml and locking."""
+        declared = {spec.name for spec in manifest.models}
+        lock = self.read_lock() if existed else None
+        unlocked = [
+            v.directory
+            for v in verdicts
+            if v.spec is None
+            and v.directory in declared
+            and (lock is None or lock.model(v.directory) is None)
+        ]
+        if unlocked:
+            names = ", ".join(f"models.{name}" for name in unlocked)
+            self.reporter.warning(
+                f"{self.manifest_path}: declares {names}, which zoo.lock does not pin (a run "
+                "stopped before locking?); run 'zoopm lock'"
+            )
 
     def _source_path(self, directory: Path) -> str:
         """How zoo.toml names a local model directory: from the project root when below it."""

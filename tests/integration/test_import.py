@@ -466,6 +466,52 @@ def test_a_directory_name_that_cannot_be_a_model_name_is_skipped_with_a_suggesti
     assert "rename the directory (say to 'my_lenet') and import again)" in run.stdout
 
 
+def test_an_accented_directory_name_gets_a_suggestion_without_the_accent(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    from_gist(project / "models", LENET, 1, "café")
+
+    run = zoopm("import", "--dry-run", project=project)
+
+    assert "rename the directory (say to 'cafe')" in run.stdout
+
+
+def test_a_readme_that_names_no_binary_is_imported_with_binary_false_not_a_failure(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    with_binary(from_bvlc(project / "models", "bvlc_alexnet"), "bvlc_alexnet.caffemodel")
+    notes = project / "models" / "notes_only"
+    notes.mkdir()
+    (notes / "readme.md").write_text("---\nname: Notes\nlicense: CC0\n---\nNo weights here.\n")
+
+    dry = zoopm("import", "--dry-run", project=project)
+    run = zoopm("import", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout == dry.stdout
+    assert "notes_only: local models/notes_only (" in run.stdout
+    assert "names no caffemodel, so binary = false" in run.stdout
+    assert models_of(project)["notes_only"] == {"path": "models/notes_only", "binary": False}
+    assert "bvlc_alexnet" in models_of(project)
+    assert zoopm("install", "--frozen", project=project).exit_code == 0
+
+
+def test_a_rerun_after_a_kill_before_locking_says_to_lock(
+    project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    lenet = from_gist(project / "models", LENET, 1)
+    with_binary(lenet, "lenet_digits.caffemodel")
+    # What a SIGKILL between writing zoo.toml and locking leaves: the entry, no zoo.lock.
+    manifest = project / "zoo.toml"
+    manifest.write_text(manifest.read_text() + f'\n[models."{LENET}"]\ngist = "{LENET}"\n')
+
+    run = zoopm("import", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert f"declares models.{LENET}, which zoo.lock does not pin" in run.stderr
+    assert "run 'zoopm lock'" in run.stderr
+
+
 def test_a_name_zoo_toml_declares_already_is_left_as_it_is(
     project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:

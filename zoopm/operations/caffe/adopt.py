@@ -19,6 +19,7 @@ import os
 import posixpath
 import re
 import stat
+import unicodedata
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,9 +220,14 @@ class Adopter:
         found = self._gist_match(name, info.gist_id, local, caffemodel, notes)
         if found is None:
             found = self._index_match(name, local, caffemodel, notes)
+        # A readme naming no binary (model info only) is imported as such: without binary =
+        # false, locking would stop the whole import on this one directory.
+        has_binary = caffemodel is not None
+        no_binary = "" if has_binary else "; readme.md names no caffemodel, so binary = false"
         if found is not None:
             source, reason = found
-            return Verdict(name, ModelSpec(name, source), reason, binary, binary_sha1)
+            spec = ModelSpec(name, source, has_binary)
+            return Verdict(name, spec, reason + no_binary, binary, binary_sha1)
         reason = "; ".join(notes) or "no gist_id in readme.md and no index entry has these files"
         if in_place and caffemodel is not None and caffemodel not in files:
             return Verdict(
@@ -231,8 +237,8 @@ class Adopter:
                 "own directory must hold every file (zoopm writes nothing there): run "
                 f"'zoopm download-binary {directory.parent.name}/{name}' and import again",
             )
-        spec = ModelSpec(name, LocalSource(source_path(directory)))
-        return Verdict(name, spec, reason, binary, binary_sha1)
+        spec = ModelSpec(name, LocalSource(source_path(directory)), has_binary)
+        return Verdict(name, spec, reason + no_binary, binary, binary_sha1)
 
     # --- step 1: a gist at the revision with these files --------------------------------------
 
@@ -477,7 +483,9 @@ def _difference(local: dict[str, str], remote: dict[str, str]) -> str:
 
 
 def _suggested(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:100]
+    # Accents dropped first (café → cafe), then whatever is left outside the name alphabet.
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", plain).strip("._-")[:100]
     return cleaned or "model"
 
 
