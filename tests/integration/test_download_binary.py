@@ -336,3 +336,32 @@ def test_a_readme_too_large_says_so(tmp_path: Path, zoopm: Zoopm) -> None:
 
     assert run.exit_code == 2
     assert "larger than 1 MiB" in run.error_line
+
+
+def test_readme_md_in_upper_case_is_found_as_fetch_gist_leaves_it(
+    tmp_path: Path, zoopm: Zoopm
+) -> None:
+    directory = tmp_path / "jimmie33-509111f8a00a9ece2c3d5dde6a750129"
+    shutil.copytree(TINY_NET, directory)
+    (directory / "readme.md").rename(directory / "README.md")
+
+    run = zoopm("download-binary", directory)
+
+    assert run.exit_code == 0, run.stderr
+    assert run.stdout == "Model already exists.\n"
+
+
+def test_a_readme_without_sha1_is_refused_as_the_script_did_and_points_to_zoopm_add(
+    tmp_path: Path, zoopm: Zoopm
+) -> None:
+    directory = tmp_path / "vgg16"
+    directory.mkdir()
+    vgg = Path(__file__).parents[2] / "fixtures" / "github" / "gists" / "211839e770f7b538e2d8"
+    shutil.copyfile(vgg / "r1" / "README.md", directory / "README.md")
+
+    run = zoopm("download-binary", directory)
+
+    assert run.exit_code == 2
+    assert run.error_line.startswith(f"error: {directory / 'README.md'}: no sha1")
+    assert "zoopm add" in run.stderr
+    assert sorted(p.name for p in directory.iterdir()) == ["README.md"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from zoopm.atomic import TooLarge, fsync_dir, read_regular
 from zoopm.digest import CHUNK_SIZE, Digest, digest_stream
 from zoopm.errors import ModelInfoError, SourceError, StoreError, from_os_error
-from zoopm.formats.modelinfo import INFO_HEAD_BYTES, parse_model_info
+from zoopm.formats.modelinfo import INFO_HEAD_BYTES, find_readme, parse_model_info
 from zoopm.storage.locks import host_tag, pid_alive
 from zoopm.trust import URL_HINTS, Trust, url_problem
 
@@ -51,7 +51,7 @@ def download_binary(
     fetch(url, sha1, label) puts the binary in the store and returns its digest (the Fetcher:
     the store first, then mirrors and the URL); blob_path names a stored blob.
     """
-    readme = directory / README
+    readme = _find_readme(directory)
     try:
         data = read_regular(readme, INFO_HEAD_BYTES + 1)
     except FileNotFoundError:
@@ -75,10 +75,16 @@ def download_binary(
     info = parse_model_info(data, str(readme))
     for key in REQUIRED:
         if getattr(info, key) is None:
+            hint = f"add '{key}: …' between the '---' lines of {readme.name}"
+            if key == "sha1":
+                hint += (
+                    "; or let 'zoopm add' install the model: it pins a binary without sha1 "
+                    "on first use (docs/model-info.md)"
+                )
             raise ModelInfoError(
                 f"{readme}: no {key} in the frontmatter (download_model_binary.py needs "
                 f"{', '.join(REQUIRED)})",
-                hint=f"add '{key}: …' between the '---' lines of readme.md",
+                hint=hint,
             )
     assert info.caffemodel is not None and info.caffemodel_url is not None
     assert info.sha1 is not None
@@ -109,6 +115,28 @@ def download_binary(
     digest = fetch(info.caffemodel_url, info.sha1, str(target))
     _place(blob_path(digest.sha256), directory, name)
     return BinaryResult(target, digest, existed=False)
+
+
+def _find_readme(directory: Path) -> Path:
+    """DIR's readme.md in any letter case (README.md in many gists), as the rest of zoopm finds
+    it; the script read only 'readme.md', which missed those on a case-sensitive disk."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        raise ModelInfoError(
+            f"{directory}: no such directory",
+            hint="give the model directory that holds readme.md (as download_model_binary.py "
+            "takes it)",
+        ) from None
+    except NotADirectoryError:
+        raise ModelInfoError(
+            f"{directory}: not a directory",
+            hint="give the model directory that holds readme.md, not a file in it",
+        ) from None
+    except OSError as exc:
+        raise ModelInfoError(f"{directory}: cannot list: {exc.strerror or exc}") from None
+    found = find_readme(names, str(directory))
+    return directory / (found or README)
 
 
 def _holds_sha1(target: Path, sha1: str) -> bool:
