@@ -339,6 +339,54 @@ def test_hostile_file_names_in_a_gist_are_refused(
     assert not (tmp_path / "evil").exists()
 
 
+@pytest.mark.parametrize(
+    ("names", "problem"),
+    [
+        (["caf\u00e9.txt", "cafe\u0301.txt"], "differ only in case or Unicode normalisation"),
+        (["evil\u202etxt.prototxt"], "control or format character"),
+        ([".zoopm-installed.json"], "which zoopm keeps for its own files"),
+    ],
+)
+def test_names_that_collide_deceive_or_pose_as_zoopms_own_are_refused(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    zoopm: Zoopm,
+    names: list[str],
+    problem: str,
+) -> None:
+    gist = "ab" * 10
+    files = {"readme.md": b"---\nname: odd\n---\n"} | {name: b"x\n" for name in names}
+    (rev,) = github.add_gist(gist, "someone", [files])
+    project = project_with(tmp_path, model_host, {"odd": f'{{ gist = "{gist}", rev = "{rev}" }}'})
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 1
+    assert problem in run.error_line
+    assert not (project / "models").exists()
+
+
+def test_a_file_beside_a_directory_of_the_same_name_in_another_case_is_refused(
+    tmp_path: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
+) -> None:
+    commit = "cd" * 20
+    github.add_repo_tree(
+        "someone",
+        "zoo",
+        commit,
+        {"net/readme.md": b"---\nname: n\n---\n", "net/a": b"1", "net/A/b": b"2"},
+    )
+    project = project_with(
+        tmp_path, model_host, {"n": f'{{ github = "someone/zoo", path = "net", rev = "{commit}" }}'}
+    )
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 1
+    assert "'A' and 'a' differ only in case" in run.error_line
+
+
 def test_github_enterprise_api_prefixes_work(
     tmp_path: Path, model_host: FileServer, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 
 from zoopm.digest import git_blob_hasher
@@ -87,20 +88,40 @@ def check_names(files: list[RemoteFile], label: str, *, flat: bool = False) -> N
             problem = f"{file.path!r} contains '/'"
         if problem:
             raise SourceError(f"{label}: file name {file.path!r} is not usable: {problem}")
-        if any(ord(c) < 0x20 for c in file.path):
-            raise SourceError(f"{label}: file name {file.path!r} has a control character")
-        other = seen.setdefault(file.path.lower(), file.path)
-        if other != file.path:
+        if any(ord(c) < 0x20 or unicodedata.category(c) in ("Cc", "Cf") for c in file.path):
             raise SourceError(
-                f"{label}: files {other!r} and {file.path!r} differ only in case",
-                hint="they would overwrite each other on macOS and Windows",
+                f"{label}: file name {file.path!r} has a control or format character",
+                hint="such a character (a right-to-left override, say) makes a name read as "
+                "another; the source must rename the file",
             )
+        if any(part.startswith(".zoopm") for part in file.path.split("/")):
+            raise SourceError(
+                f"{label}: file name {file.path!r} starts with '.zoopm', which zoopm keeps "
+                "for its own files (the install record, temp files)",
+                hint="the source must rename the file",
+            )
+        # Every directory on the path too: a file 'a' beside a directory 'A/' collide as well.
+        parts = file.path.split("/")
+        for end in range(1, len(parts) + 1):
+            spelled = "/".join(parts[:end])
+            other = seen.setdefault(_folded(spelled), spelled)
+            if other != spelled:
+                raise SourceError(
+                    f"{label}: {other!r} and {spelled!r} differ only in case or Unicode "
+                    "normalisation",
+                    hint="they would overwrite each other on macOS and Windows",
+                )
         if file.size > MAX_INFO_FILE:
             raise SourceError(
                 f"{label}: {file.path} is {file.size} bytes; GitHub serves files of at most "
                 "10 MB this way",
                 hint="model info files are small: keep large files out of the model's gist",
             )
+
+
+def _folded(path: str) -> str:
+    """What a case-blind, normalising file system (macOS, Windows) makes of a path."""
+    return unicodedata.normalize("NFC", path).casefold()
 
 
 class _GitBlobSink:
