@@ -11,7 +11,7 @@ import typer
 
 from zoopm.cli.app import app, run
 from zoopm.project import Project
-from zoopm.ui import ConsoleReporter, human_size, models_text, printable, relative
+from zoopm.ui import ConsoleReporter, files_text, human_size, models_text, printable, relative
 
 
 @app.command("download-binary")
@@ -92,7 +92,7 @@ def fetch_gist(
         verb = "Replaced" if result.replaced else "Fetched"
         print(
             f"{verb} {printable(relative(result.target))}: gist {ref.gist} at {result.rev} "
-            f"({len(result.files)} files, {human_size(result.size)})"
+            f"({files_text(len(result.files))}, {human_size(result.size)})"
         )
         if ref.rev is None or ref.rev != result.rev:
             where = f" {printable(str(directory))}" if directory is not None else ""
