@@ -311,7 +311,14 @@ def test_temp_directories_of_a_killed_run_are_swept_and_a_live_ones_kept(
 
 def _zoopm_process(*args: str, cwd: Path) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "zoopm", "--no-progress", "fetch-gist", *args]
-    return subprocess.Popen(argv, cwd=cwd, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
 
 
 def _wait_for_temp(models: Path, process: subprocess.Popen[str]) -> None:
@@ -354,6 +361,42 @@ def test_ctrl_c_mid_way_leaves_no_directory_and_no_temp(here: Path, github: GitH
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert not (here / "models").exists()  # it made models/, and took it away again
+
+
+def made(directory: Path) -> list[str]:
+    """Everything below directory, as paths relative to it."""
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+@pytest.mark.parametrize("existing", [None, "a"])
+def test_a_failed_fetch_removes_every_directory_it_made_on_the_way_and_no_other(
+    here: Path, zoopm: Zoopm, github: GitHubEmulator, existing: str | None
+) -> None:
+    if existing is not None:
+        (here / existing).mkdir()
+    github.corrupt_raw("/deploy.prototxt")
+
+    run = zoopm("fetch-gist", NIN, "a/b/c")
+
+    assert run.exit_code == 1, run.stderr
+    assert "deploy.prototxt: git blob mismatch" in run.error_line
+    assert made(here) == ([existing] if existing is not None else [])
+
+
+@pytest.mark.parametrize("users_file", [False, True])
+def test_ctrl_c_removes_every_directory_it_made_unless_something_was_put_in_it(
+    here: Path, github: GitHubEmulator, users_file: bool
+) -> None:
+    github.delay_archives(30)
+    process = _zoopm_process("--archive", f"{OWNER}/{NIN}", "x/y/z", cwd=here)
+    _wait_for_temp(here / "x" / "y" / "z", process)
+    if users_file:
+        (here / "x" / "notes.txt").write_text("put there while fetch-gist worked")
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 130, stderr
+    assert made(here) == (["x", "x/notes.txt"] if users_file else [])
 
 
 # --- --archive -----------------------------------------------------------------------------------
@@ -572,4 +615,44 @@ def test_two_runs_at_once_one_places_the_directory_the_other_leaves_it_alone(
     assert [code for code, _ in outcomes] == [0, 2], outcomes
     assert "appeared while fetch-gist worked" in outcomes[1][1]
     assert tree(here / "models" / TARGET) == revision_files(3)
+    assert leftovers(here / "models") == []
+
+
+def test_with_force_the_run_that_finishes_last_replaces_what_another_placed_meanwhile(
+    here: Path, zoopm: Zoopm, github: GitHubEmulator
+) -> None:
+    oldest = github.gist_commits(NIN)[0]
+    github.delay_archives(4)
+    slow = _zoopm_process("--archive", "--force", f"{OWNER}/{NIN}@{oldest}", cwd=here)
+    _wait_for_temp(here / "models", slow)  # past its look at the target: there was none
+
+    fast = zoopm("fetch-gist", "--force", f"{OWNER}/{NIN}")
+    placed_meanwhile = tree(here / "models" / TARGET)
+    stdout, stderr = slow.communicate(timeout=60)
+
+    assert fast.exit_code == 0, fast.stderr
+    assert placed_meanwhile == revision_files(3)
+    assert slow.returncode == 0, stderr
+    assert stdout.startswith(f"Replaced models/{TARGET}: gist {NIN} at {oldest}")
+    assert tree(here / "models" / TARGET) == revision_files(1)
+    assert leftovers(here / "models") == []
+
+
+def test_with_force_a_symlink_put_at_the_target_meanwhile_is_refused_and_never_followed(
+    here: Path, github: GitHubEmulator, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("keep me")
+    github.delay_archives(2)
+    slow = _zoopm_process("--archive", "--force", f"{OWNER}/{NIN}", cwd=here)
+    _wait_for_temp(here / "models", slow)
+    (here / "models" / TARGET).symlink_to(victim)
+
+    _, stderr = slow.communicate(timeout=60)
+
+    assert slow.returncode == 1, stderr
+    assert "is a symbolic link" in stderr
+    assert tree(victim) == {"precious": b"keep me"}
+    assert (here / "models" / TARGET).is_symlink()
     assert leftovers(here / "models") == []

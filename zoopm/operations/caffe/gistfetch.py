@@ -6,8 +6,9 @@ newest one, said to the caller, when none is given), every file is checked again
 and git blob id the API lists for that revision and goes through the store, and the directory
 is built beside the target under a temp name and renamed into place: the target is either as
 it was or complete. With force, a non-empty target is replaced whole (swapped in one step
-where the kernel can). All work below DIR goes through a descriptor of DIR opened without
-following a link, so nothing is ever written outside it.
+where the kernel can), also one another run placed meanwhile. All work below DIR goes through a
+descriptor of DIR opened without following a link, so nothing is ever written outside it; the
+directories a run made on the way to DIR are removed again when it fails.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ _SHORT_REV = re.compile(r"[0-9a-f]{7,39}")
 _MAX_COMMIT_PAGES = 10  # 1,000 revisions: more than any model gist has
 _TEMP = re.compile(r"\.zoopm-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]+\.(?:fetch|old)")
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_ABOVE_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC  # directories above DIR are followed
+_OCCUPIED = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR)
+_SWAP_TRIES = 5
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
@@ -170,7 +174,7 @@ def fetch_gist(
             for file in files:
                 where.copy_in(staging, file.path, store.blob_path(stored[file.path]), file.size)
             where.sync(staging)
-            where.swap_in(staging, ref.dirname, replacing)
+            replaced = where.swap_in(staging, ref.dirname, replacing, force)
         except BaseException:
             # Also after Ctrl-C: the half-built directory goes; the target is as it was.
             where.remove(staging)
@@ -181,7 +185,7 @@ def fetch_gist(
         parent / ref.dirname,
         tuple(f.path for f in files),
         sum(f.size for f in files),
-        replacing,
+        replaced,
     )
 
 
@@ -346,41 +350,26 @@ class _Parent:
     """DIR, held by a descriptor opened without following a link: every name below it is
     created, renamed and removed through that descriptor."""
 
-    def __init__(self, path: Path, fd: int, created: bool) -> None:
+    def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self.fd = fd
-        self.created = created
-        self.done = False
 
     @classmethod
     @contextlib.contextmanager
     def open(cls, path: Path) -> Iterator[_Parent]:
-        created = False
+        held: list[int] = []
+        made: list[_Made] = []
         try:
-            try:
-                fd = os.open(path, _DIR_FLAGS)
-            except FileNotFoundError:
-                path.mkdir(parents=True, exist_ok=True)
-                created = True
-                fd = os.open(path, _DIR_FLAGS)
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(path):
-                raise StoreError(
-                    f"{path}: is a symbolic link; fetch-gist does not follow a link at the "
-                    "directory it writes in",
-                    hint=f"give the directory it points to ({os.path.realpath(path)})",
-                ) from None
-            raise from_os_error(exc, path) from None
-        parent = cls(path, fd, created)
-        try:
+            parent = cls(path, _open_making(path, held, made))
             yield parent
-            parent.done = True
+            made.clear()  # it worked: what it made stays
         finally:
-            if not parent.done and created:
-                # A failed first run leaves no empty DIR behind either.
-                with contextlib.suppress(OSError):
-                    os.rmdir(path)
-            os.close(fd)
+            # A failed or interrupted run leaves none of the directories it made (DIR and those
+            # above it), deepest first: each only if still empty and still the one it made.
+            for directory in reversed(made):
+                directory.remove()
+            for fd in reversed(held):
+                os.close(fd)
 
     def sweep(self) -> None:
         """Removes what a killed fetch-gist (SIGKILL, power loss) left here: this host's temp
@@ -400,16 +389,8 @@ class _Parent:
             return False
         except OSError as exc:
             raise from_os_error(exc, where) from None
-        if stat.S_ISLNK(info.st_mode):
-            raise StoreError(
-                f"{where}: is a symbolic link; fetch-gist neither follows nor replaces it",
-                hint="remove the link (or give another DIR), then run fetch-gist again",
-            )
         if not stat.S_ISDIR(info.st_mode):
-            raise StoreError(
-                f"{where}: is a file, not a directory; fetch-gist does not replace it",
-                hint="move it away, then run fetch-gist again",
-            )
+            raise _not_a_directory(where, info)
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
             try:
@@ -471,41 +452,85 @@ class _Parent:
             finally:
                 os.close(fd)
 
-    def swap_in(self, staging: str, name: str, replacing: bool) -> None:
+    def swap_in(self, staging: str, name: str, replacing: bool, force: bool) -> bool:
         """Puts staging at name: one rename onto nothing (or an empty directory); with
-        replacing, an exchange of the two, and the old one removed after."""
+        replacing, an exchange of the two, and the old one removed after. What was judged at
+        the start may have changed since (another run placed the directory, or removed it):
+        it is judged again, and with force a directory placed meanwhile is replaced as any
+        other (the last run wins). Returns whether a non-empty directory was replaced."""
         where = self.path / name
         try:
-            if not replacing:
-                try:
-                    os.rename(staging, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-                except OSError as exc:
-                    if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+            for _ in range(_SWAP_TRIES):
+                if not replacing:
+                    if self._rename_onto_nothing(staging, name):
+                        fsync_dir(self.path)
+                        return False
+                    # A link or a file put there is refused here, with or without force.
+                    replacing = self.judge_target(name, force=True)
+                    if replacing and not force:
                         raise UsageError(
                             f"{where}: appeared while fetch-gist worked (another run, or "
                             "another program); left as it is",
                             hint="add --force to replace it, or give another DIR",
-                        ) from None
-                    raise
+                        )
+                    continue
+                old = self._swap(staging, name, where)
+                if old is None:  # removed meanwhile: a plain rename then
+                    replacing = False
+                    continue
                 fsync_dir(self.path)
-                return
-            if _exchange(self.fd, staging, name):
-                old = staging
-            else:
-                # Two renames where the kernel cannot exchange: the old directory is never
-                # removed before the new one is in place.
-                old = self.make_temp("old")
-                os.rmdir(old, dir_fd=self.fd)
-                os.rename(name, old, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-                try:
-                    os.rename(staging, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-                except BaseException:
-                    os.rename(old, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
-                    raise
-            fsync_dir(self.path)
+                self.remove(old)
+                return True
         except OSError as exc:
             raise from_os_error(exc, where) from None
-        self.remove(old)
+        raise StoreError(
+            f"{where}: kept changing while fetch-gist placed its directory (other runs, or "
+            "another program); left as it is",
+            hint="run fetch-gist again when nothing else writes there",
+        )
+
+    def _rename_onto_nothing(self, staging: str, name: str) -> bool:
+        """Renames staging to name if nothing (or an empty directory) is there; False if
+        something is."""
+        try:
+            os.rename(staging, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except OSError as exc:
+            if exc.errno in _OCCUPIED:
+                return False
+            raise
+        return True
+
+    def _swap(self, staging: str, name: str, where: Path) -> str | None:
+        """Puts staging at name and the directory there at the returned name (to be removed);
+        None if nothing is at name any more. Renames never follow a link, and a link or a file
+        put at name since it was judged is put back and refused, never removed."""
+        try:
+            exchanged = _exchange(self.fd, staging, name)
+        except FileNotFoundError:
+            return None
+        if exchanged:
+            info = os.lstat(staging, dir_fd=self.fd)
+            if not stat.S_ISDIR(info.st_mode):
+                _exchange(self.fd, staging, name)
+                raise _not_a_directory(where, info)
+            return staging
+        # Two renames where the kernel cannot exchange: the old directory is never removed
+        # before the new one is in place.
+        old = self.make_temp("old")
+        os.rmdir(old, dir_fd=self.fd)
+        try:
+            os.rename(name, old, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        info = os.lstat(old, dir_fd=self.fd)
+        try:
+            if not stat.S_ISDIR(info.st_mode):
+                raise _not_a_directory(where, info)
+            os.rename(staging, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        except BaseException:
+            os.rename(old, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            raise
+        return old
 
     def remove(self, name: str) -> None:
         """Removes name below DIR, never following a link in it."""
@@ -515,6 +540,78 @@ class _Parent:
                 shutil.rmtree(name, dir_fd=self.fd)
             else:
                 os.unlink(name, dir_fd=self.fd)
+
+
+@dataclass(frozen=True)
+class _Made:
+    """A directory this run made on the way to DIR: its name in its parent, both held by a
+    descriptor, so that removing it never goes through a link or to another directory."""
+
+    parent_fd: int
+    name: str
+    fd: int
+
+    def remove(self) -> None:
+        """Removes it if it is still the directory this run made and is empty."""
+        with contextlib.suppress(OSError):
+            mine = os.fstat(self.fd)
+            there = os.lstat(self.name, dir_fd=self.parent_fd)
+            if (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino):
+                os.rmdir(self.name, dir_fd=self.parent_fd)
+
+
+def _open_making(path: Path, held: list[int], made: list[_Made]) -> int:
+    """A descriptor of DIR, opened without following a link at DIR; the directories missing
+    on the way are made one by one through their parent's descriptor. Every descriptor opened
+    goes to held, every directory this run made to made (one another run made meanwhile is
+    not this run's)."""
+    missing: list[str] = []
+    above = path
+    try:
+        while True:
+            try:
+                fd = os.open(above, _DIR_FLAGS if above == path else _ABOVE_FLAGS)
+                break
+            except FileNotFoundError:
+                if above.parent == above:
+                    raise
+                missing.append(above.name)
+                above = above.parent
+        held.append(fd)
+        for name in reversed(missing):
+            above = above / name
+            try:
+                os.mkdir(name, 0o777, dir_fd=fd)
+                mine = True
+            except FileExistsError:
+                mine = False
+            child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            held.append(child)
+            if mine:
+                made.append(_Made(fd, name, child))
+            fd = child
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and os.path.islink(above):
+            raise StoreError(
+                f"{above}: is a symbolic link; fetch-gist does not follow a link at the "
+                "directory it writes in",
+                hint=f"give the directory it points to ({os.path.realpath(above)})",
+            ) from None
+        raise from_os_error(exc, above) from None
+    return fd
+
+
+def _not_a_directory(where: Path, info: os.stat_result) -> StoreError:
+    """The refusal of a link or a file at the target: never followed, never replaced."""
+    if stat.S_ISLNK(info.st_mode):
+        return StoreError(
+            f"{where}: is a symbolic link; fetch-gist neither follows nor replaces it",
+            hint="remove the link (or give another DIR), then run fetch-gist again",
+        )
+    return StoreError(
+        f"{where}: is a file, not a directory; fetch-gist does not replace it",
+        hint="move it away, then run fetch-gist again",
+    )
 
 
 def _exchange(dir_fd: int, first: str, second: str) -> bool:
@@ -537,4 +634,4 @@ def _exchange(dir_fd: int, first: str, second: str) -> bool:
     code = ctypes.get_errno()
     if code in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
         return False
-    raise OSError(code, os.strerror(code), second)
+    raise OSError(code, os.strerror(code), second)  # FileNotFoundError for ENOENT
