@@ -24,6 +24,7 @@ import pytest
 from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import GitHubEmulator
+from tests.support.locks import hold, project_lock
 from tests.support.projects import REPO, mirrors_for, write_project
 from zoopm.formats.manifest import TEMPLATE
 
@@ -57,6 +58,14 @@ def with_binary(model: Path, binary: str) -> Path:
     """What download_model_binary.py left: the binary beside readme.md."""
     shutil.copyfile(BINARIES / binary, model / binary)
     return model / binary
+
+
+def unknown_to_github(models: Path, name: str) -> Path:
+    """A model directory no gist or index entry has: its gist_id names no gist."""
+    mine = from_gist(models, NIN, 2, name)
+    readme = mine / "readme.md"
+    readme.write_text(readme.read_text().replace(NIN, "0123456789abcdef0123"))
+    return mine
 
 
 def models_of(project: Path) -> dict[str, dict[str, str]]:
@@ -208,9 +217,7 @@ def test_a_directory_matching_no_source_is_adopted_in_place_and_installs_as_it_i
     project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:
     models = project / "models"
-    mine = from_gist(models, NIN, 2, "mine")
-    readme = mine / "readme.md"
-    readme.write_text(readme.read_text().replace(NIN, "0123456789abcdef0123"))
+    mine = unknown_to_github(models, "mine")
     with_binary(mine, NIN_BINARY)
     before = listing(models)
 
@@ -241,9 +248,8 @@ def test_a_model_kept_in_its_own_directory_is_never_written_to_nor_removed(
     project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:
     models = project / "models"
-    mine = from_gist(models, NIN, 2, "mine")
+    mine = unknown_to_github(models, "mine")
     readme = mine / "readme.md"
-    readme.write_text(readme.read_text().replace(NIN, "0123456789abcdef0123"))
     with_binary(mine, NIN_BINARY)
     assert zoopm("import", project=project).exit_code == 0
     # New weights saved over the binary as a new file (as training scripts do), readme updated.
@@ -288,9 +294,7 @@ def test_an_edited_file_of_a_model_kept_in_place_asks_for_a_lock_and_is_left_alo
     project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:
     models = project / "models"
-    mine = from_gist(models, NIN, 2, "mine")
-    readme = mine / "readme.md"
-    readme.write_text(readme.read_text().replace(NIN, "0123456789abcdef0123"))
+    mine = unknown_to_github(models, "mine")
     with_binary(mine, NIN_BINARY)
     assert zoopm("import", project=project).exit_code == 0
     deploy = mine / "deploy.prototxt"
@@ -335,9 +339,7 @@ def test_a_directory_kept_in_place_without_its_binary_is_skipped_with_the_fix(
     project: Path, github: GitHubEmulator, model_host: FileServer, zoopm: Zoopm
 ) -> None:
     models = project / "models"
-    mine = from_gist(models, NIN, 2, "mine")
-    readme = mine / "readme.md"
-    readme.write_text(readme.read_text().replace(NIN, "0123456789abcdef0123"))
+    mine = unknown_to_github(models, "mine")
 
     run = zoopm("import", project=project)
 
@@ -548,25 +550,7 @@ def test_a_second_zoopm_waits_for_the_project_lock_then_gives_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from_gist(project / "models", LENET, 1)
-    info = project.stat()
-    key = hashlib.sha256(f"{info.st_dev}:{info.st_ino}".encode()).hexdigest()[:32]
-    lock_file = Path(os.environ["ZOOPM_HOME"]) / "locks" / f"project-{key}.lock"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\n"
-            "from pathlib import Path\n"
-            "from zoopm.storage.locks import hold_lock\n"
-            "with hold_lock(Path(sys.argv[1]), 'a test', timeout=5):\n"
-            "    print('held', flush=True)\n"
-            "    time.sleep(30)\n",
-            str(lock_file),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    holder = hold(project_lock(project))
     try:
         monkeypatch.setenv("ZOOPM_LOCK_TIMEOUT", "1")
         run = zoopm("import", project=project)

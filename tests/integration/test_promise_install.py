@@ -20,6 +20,7 @@ import pytest
 from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import GitHubEmulator
+from tests.support.locks import hold, project_lock
 from tests.support.projects import serve_binary_elsewhere, write_project
 from zoopm.storage.locks import host_tag
 
@@ -36,13 +37,6 @@ def remote_project(tmp_path: Path, tiny_net: Path, server: FileServer, name: str
     if (tiny_net / BINARY).exists():
         server.add_bytes("/models/tiny_net.caffemodel", serve_binary_elsewhere(tiny_net, url))
     return write_project(tmp_path / name, {"tiny": f'{{ path = "{tiny_net}" }}'})
-
-
-def project_lock(project: Path) -> Path:
-    """The lock file zoopm holds while it works in project (keyed by the directory itself)."""
-    info = project.stat()
-    key = hashlib.sha256(f"{info.st_dev}:{info.st_ino}".encode()).hexdigest()[:32]
-    return Path(os.environ["ZOOPM_HOME"]) / "locks" / f"project-{key}.lock"
 
 
 def install_in_a_process(project: Path) -> subprocess.CompletedProcess[str]:
@@ -355,7 +349,7 @@ def test_a_held_download_lock_is_named_and_given_up_after_the_timeout(
     _wipe_store()
     lock = (project / "zoo.lock").read_text()
     binary_sha256 = lock.split(f'path = "{BINARY}"', 1)[1].split('sha256 = "', 1)[1][:64]
-    holder = _hold(store_dir / "locks" / f"{binary_sha256}.lock")
+    holder = hold(store_dir / "locks" / f"{binary_sha256}.lock")
     try:
         monkeypatch.setenv("ZOOPM_LOCK_TIMEOUT", "2")
         started = time.monotonic()
@@ -707,7 +701,7 @@ def test_a_symlinked_project_path_is_the_same_project_for_the_lock(
     link = tmp_path / "link"
     link.symlink_to(project)
     lock_file = project_lock(project)
-    holder = _hold(lock_file)
+    holder = hold(lock_file)
     try:
         monkeypatch.setenv("ZOOPM_LOCK_TIMEOUT", "1")
         run = zoopm("-C", str(link), "add", str(tiny_net), "--no-install")
@@ -717,26 +711,6 @@ def test_a_symlinked_project_path_is_the_same_project_for_the_lock(
 
     assert run.exit_code == 1
     assert f"zoopm process {holder.pid}" in run.error_line
-
-
-def _hold(lock_file: Path) -> subprocess.Popen[str]:
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\n"
-            "from pathlib import Path\n"
-            "from zoopm.storage.locks import hold_lock\n"
-            "with hold_lock(Path(sys.argv[1]), 'a test', timeout=5):\n"
-            "    print('held', flush=True)\n"
-            "    time.sleep(30)\n",
-            str(lock_file),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-    return holder
 
 
 @pytest.mark.parametrize("link", ["symlink", "hardlink"])
