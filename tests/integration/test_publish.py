@@ -15,6 +15,7 @@ from tests.support.cli import Run, Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import GitHubEmulator
 from tests.support.projects import TINY_NET, write_project
+from zoopm.network.github_api import GitHubClient
 
 TOKEN = "ghp_AUTHORtoken0123456789abcdefABCDEF"
 NIN = "d802a5849de39225bcc6"  # owned by mavenlin, not by the author
@@ -265,17 +266,39 @@ def test_a_file_github_or_a_consumer_would_refuse_is_refused_before_sending(
 
     assert run.exit_code == 2
     assert words in run.error_line
+    if name.isprintable():  # the path as it is, not model/'gistfile1.txt'
+        assert run.error_line.startswith(f"error: {model}/{name}: ")
     assert author.requests == []
     assert info_files(model) == before
 
 
-def test_names_that_differ_only_in_case_are_refused(
-    author: GitHubEmulator, model: Path, zoopm: Zoopm
+@pytest.mark.parametrize(
+    ("first", "second", "words"),
+    [
+        (
+            "Deploy.prototxt",
+            "deploy.prototxt",
+            "'Deploy.prototxt' and 'deploy.prototxt' differ only in case",
+        ),
+        # The same name on screen: composed (NFC, as Linux tools write it) and decomposed (NFD,
+        # as macOS wrote it); the message shows them escaped.
+        (
+            "caf\u00e9.txt",
+            "cafe\u0301.txt",
+            "'cafe\\u0301.txt' and 'caf\\xe9.txt' differ only in Unicode normalisation",
+        ),
+        ("CAF\u00c9.txt", "cafe\u0301.txt", "differ only in case and Unicode normalisation"),
+    ],
+)
+def test_names_that_would_be_one_file_on_macos_or_windows_are_refused_saying_how_they_differ(
+    author: GitHubEmulator, model: Path, zoopm: Zoopm, first: str, second: str, words: str
 ) -> None:
-    (model / "Deploy.prototxt").write_bytes(b"other\n")
+    for name in (first, second):
+        (model / name).write_bytes(b"other\n")
     run = zoopm("publish", model)
     assert run.exit_code == 2
-    assert "differ only in case" in run.error_line
+    assert words in run.error_line
+    assert "rename one" in run.stderr
     assert author.requests == []
 
 
@@ -437,16 +460,105 @@ def test_gist_id_naming_no_gist_is_refused_and_the_readme_kept(
     author: GitHubEmulator, model: Path, zoopm: Zoopm
 ) -> None:
     readme = model / "readme.md"
-    readme.write_bytes(readme.read_bytes().replace(b"---\n\n", b"gist_id: 0000deadbeef\n---\n\n"))
+    missing = "0000deadbeef0000dead"  # well formed (20 hex digits), but no such gist
+    readme.write_bytes(
+        readme.read_bytes().replace(b"---\n\n", f"gist_id: {missing}\n---\n\n".encode())
+    )
     before = info_files(model)
 
     run = zoopm("publish", model)
 
     assert run.exit_code == 1
-    assert "gist 0000deadbeef (readme.md's gist_id): not found on GitHub" in run.error_line
+    assert f"gist {missing} (readme.md's gist_id): not found on GitHub" in run.error_line
     assert "remove it to publish to a new gist" in run.stderr
     assert info_files(model) == before
     assert api_writes(author) == []
+
+
+@pytest.mark.parametrize(
+    ("frontmatter", "words"),
+    [
+        ("name: tiny\ngist_id: [1, 2]\n", "gist_id holds a list ('[1, 2]')"),
+        ("name: tiny\ngist_id:\n  - 1\n  - 2\n", "gist_id holds a list ('[1, 2]')"),
+        ("name: tiny\ngist_id: {a: b}\n", "gist_id holds a mapping ('{a: b}')"),
+        ("gist_id: [1, 2]\n", "gist_id holds a list ('[1, 2]')"),  # no other model information
+        ("name: tiny\ngist_id: null\n", "gist_id 'null' is not a gist id"),
+        ("name: tiny\ngist_id: true\n", "gist_id 'true' is not a gist id"),
+        ("name: tiny\ngist_id: ~\n", "gist_id '~' is not a gist id"),
+        ("name: tiny\ngist_id: 0000deadbeef\n", "gist_id '0000deadbeef' is not a gist id"),
+        (
+            "name: tiny\ngist_id: A/B/d802a5849de39225bcc6\n",
+            "gist_id 'A/B/d802a5849de39225bcc6' is not",
+        ),
+        (
+            "name: tiny\ngist_id: https://gist.github.com/me/d802a5849de39225bcc6\n",
+            "gist_id 'https://gist.github.com/me/d802a5849de39225bcc6' is not a gist id",
+        ),
+    ],
+)
+def test_a_gist_id_that_is_not_a_gist_id_is_refused_before_anything_is_sent(
+    author: GitHubEmulator, model: Path, zoopm: Zoopm, frontmatter: str, words: str
+) -> None:
+    (model / "readme.md").write_text(f"---\n{frontmatter}---\n\n# tiny\n")
+    before = info_files(model)
+
+    run = zoopm("publish", model)
+
+    assert run.exit_code == 2
+    assert f"{model}/readme.md" in run.error_line
+    assert words in run.error_line
+    assert "remove the gist_id line to publish to a new gist" in run.stderr
+    assert author.requests == []
+    assert info_files(model) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ("symlink", "became a symbolic link while publishing"),
+        ("edit", "changed while publishing"),
+        ("remove", "was removed while publishing"),
+    ],
+)
+def test_a_readme_changed_while_the_gist_is_created_is_left_alone_and_the_gist_named(
+    tmp_path: Path,
+    author: GitHubEmulator,
+    model: Path,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+    change: str,
+    words: str,
+) -> None:
+    readme = model / "readme.md"
+    elsewhere = tmp_path / "elsewhere.md"
+    elsewhere.write_bytes(b"---\nname: not this one\n---\n")
+    send = GitHubClient.send
+
+    def send_then_change(self: GitHubClient, method: str, url: str, payload: object) -> object:
+        answer = send(self, method, url, payload)  # type: ignore[arg-type]
+        if method == "POST":  # GitHub made the gist; now someone else changes readme.md
+            readme.unlink()
+            if change == "symlink":
+                readme.symlink_to(elsewhere)
+            elif change == "edit":
+                readme.write_bytes(b"---\nname: edited meanwhile\n---\n")
+        return answer
+
+    monkeypatch.setattr(GitHubClient, "send", send_then_change)
+
+    run = zoopm("publish", model)
+
+    assert run.exit_code == 2
+    created = re.search(r"created gist ([0-9a-f]{32}), but ", run.error_line)
+    assert created is not None, run.stderr
+    gist_id = created.group(1)
+    assert f"{readme} {words}; nothing was written to it" in run.error_line
+    assert "Errno" not in run.stderr
+    assert f"add 'gist_id: {gist_id}' to the frontmatter" in run.stderr
+    assert author.gist_state(gist_id) is not None
+    assert elsewhere.read_bytes() == b"---\nname: not this one\n---\n"
+    if change == "edit":
+        assert readme.read_bytes() == b"---\nname: edited meanwhile\n---\n"
 
 
 def test_a_symlinked_readme_is_not_followed(
@@ -484,3 +596,59 @@ def test_the_token_goes_with_api_writes_only_and_is_written_nowhere(
         if path.is_file() and not path.is_symlink() and TOKEN.encode() in path.read_bytes()
     ]
     assert leaked == []
+
+
+# --- a model directory zoopm installed ----------------------------------------------------------
+
+
+@pytest.fixture
+def installed(tmp_path: Path, model: Path, zoopm: Zoopm) -> Path:
+    """models/tiny of a project, installed by zoopm from the author's directory as its source."""
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{model}" }}'})
+    run = zoopm("install", project=project)
+    assert run.exit_code == 0, run.stderr
+    return project / "models" / "tiny"
+
+
+@pytest.mark.parametrize("given", ["models/tiny", "models/tiny/", ".", "../tiny", "link"])
+def test_a_model_directory_zoopm_installed_is_refused_and_the_project_stays_intact(
+    author: GitHubEmulator, installed: Path, zoopm: Zoopm, given: str
+) -> None:
+    project = installed.parent.parent
+    cwd = {".": installed, "../tiny": installed}.get(given, project)
+    (project / "link").symlink_to("models/tiny")
+    readme = installed / "readme.md"
+    before = (readme.read_bytes(), readme.stat().st_ino, readme.stat().st_mode)
+
+    run = zoopm("publish", given, project=cwd)
+
+    assert run.exit_code == 2
+    assert "installed by zoopm from its source" in run.error_line
+    assert "cp -r " in run.stderr and "publish that" in run.stderr
+    assert author.requests == []
+    assert (readme.read_bytes(), readme.stat().st_ino, readme.stat().st_mode) == before
+    assert zoopm("verify", project=project).exit_code == 0
+    assert zoopm("install", project=project).exit_code == 0
+
+
+def test_a_copy_of_an_installed_model_and_a_model_kept_in_place_may_be_published(
+    tmp_path: Path, author: GitHubEmulator, installed: Path, zoopm: Zoopm
+) -> None:
+    copy = tmp_path / "my-models" / "tiny"
+    shutil.copytree(installed, copy)
+    copied = published(zoopm("publish", copy))
+    assert set(gist_files(author, copied[0])) == set(INFO_FILES)
+
+    # A model kept in its own directory: zoopm adopts its files, which stay the user's own.
+    project = installed.parent.parent
+    mine = project / "models" / "mine"
+    shutil.copytree(TINY_NET, mine)
+    (project / "zoo.toml").write_text(
+        (project / "zoo.toml").read_text() + 'mine = { path = "models/mine" }\n'
+    )
+    assert zoopm("install", project=project).exit_code == 0
+    record = json.loads((project / "models" / ".zoopm-installed.json").read_text())
+    assert {e["how"] for e in record["models"]["mine"].values()} == {"adopted"}
+
+    gist_id, _ = published(zoopm("publish", "models/mine", project=project))
+    assert gist_files(author, gist_id) == info_files(mine)

@@ -22,12 +22,14 @@ from typing import Any
 from zoopm.atomic import TooLarge, atomic_write, read_regular
 from zoopm.digest import git_blob_sha1
 from zoopm.errors import ModelInfoError, SourceError, UsageError, ZoopmError, from_os_error
-from zoopm.formats.manifest import REV_RE
+from zoopm.formats.manifest import GIST_ID_RE, REV_RE
 from zoopm.formats.modelinfo import ModelInfo, find_readme, parse_model_info, set_frontmatter_key
+from zoopm.locations import RECORD_NAME
 from zoopm.network.github_api import GitHubClient, GitHubNotFound
 from zoopm.paths import case_collision, relative_path_problem, shown
 from zoopm.reporting import Reporter
 from zoopm.sources.gist import newest_gist_rev
+from zoopm.storage.record import ADOPTED, read_record
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # GitHub's raw host serves gist files up to 10 MB
 MAX_FILES = 300  # GitHub lists at most 300 files of a gist
@@ -35,7 +37,12 @@ BINARY_PATTERNS = ("*.caffemodel*", "*.solverstate*")  # as upload_model_to_gist
 BINARY = "a binary"
 _GISTFILE = re.compile(r"gistfile[0-9]+(\..*)?", re.IGNORECASE)
 _RAW_BLOB = re.compile(r"/raw/([0-9a-f]{40})/")
-_GIST_ID = re.compile(r"[0-9A-Za-z]{1,64}")
+# What Caffe's tools and `zoopm add` take: the id, after an optional "owner/" (a GitHub login).
+_GIST_REF = re.compile(rf"(?:[A-Za-z0-9][A-Za-z0-9-]{{0,38}}/)?({GIST_ID_RE.pattern})")
+_HINT_GIST_ID = (
+    "remove the gist_id line to publish to a new gist, or write the id of your gist there "
+    "(from its URL, https://gist.github.com/OWNER/ID)"
+)
 # A well-formed id for the dry run that checks, before anything is sent, that gist_id can be set.
 _PROBE_ID = "0" * 32
 _HINT_TEXT = "a gist holds text only: keep this file out of DIR, or make it UTF-8 text"
@@ -88,6 +95,7 @@ def publish(
     description: str | None = None,
 ) -> PublishResult:
     """Creates a gist from directory's files, or updates the one its readme's gist_id names."""
+    _refuse_installed(directory)
     if not github.has_token:
         raise UsageError(
             "publish needs GITHUB_TOKEN: GitHub takes gists only from a signed-in user",
@@ -97,8 +105,7 @@ def publish(
     local = _read_directory(directory)
     for skipped in local.skipped:
         if not skipped.binary:
-            name = skipped.name if skipped.name.isprintable() else shown(skipped.name)
-            reporter.warning(f"{directory}/{name}: not published: {skipped.reason}")
+            reporter.warning(f"{_where(directory, skipped.name)}: not published: {skipped.reason}")
     readme_path = directory / local.readme
     info = _readme_info(local.files[local.readme], str(readme_path))
     if info is not None:
@@ -117,6 +124,37 @@ def publish(
 
 
 # --- reading the directory ---------------------------------------------------------------------
+
+
+def _where(directory: Path, name: str) -> str:
+    """directory/name for a message: the name as it is, or quoted with escapes when it holds
+    characters a terminal would not show as themselves."""
+    return f"{directory}/{name if name.isprintable() else shown(name)}"
+
+
+def _refuse_installed(directory: Path) -> None:
+    """Refuses a model directory whose files zoopm placed there from the model's source.
+
+    Publishing one would send someone else's model as the user's own gist, and writing gist_id
+    into its readme.md would change a file zoopm placed (verify and install then fail). Files
+    zoopm adopted (a model kept in its own directory, `zoopm import`) are the user's own.
+    """
+    resolved = directory.resolve()
+    # The directory as named (its parent resolved: models/x/, a symlink to models) and where it
+    # really is (., ../x, a symlink to models/x): each is checked against its parent's record.
+    for parent, name in dict.fromkeys(
+        [(directory.parent.resolve(), directory.name), (resolved.parent, resolved.name)]
+    ):
+        if name in ("", ".", ".."):
+            continue
+        placed = read_record(parent).models.get(name, {})
+        if any(entry.how != ADOPTED for entry in placed.values()):
+            raise UsageError(
+                f"{directory}: installed by zoopm from its source (model {name!r}, "
+                f"{parent / RECORD_NAME}); publish sends a model directory of your own",
+                hint=f"copy it out (cp -r {directory} my-models/{name}), edit the copy and "
+                "publish that",
+            )
 
 
 def _read_directory(directory: Path) -> _Local:
@@ -159,11 +197,7 @@ def _read_directory(directory: Path) -> _Local:
         files[name] = data
     collision = case_collision(files)
     if collision is not None:
-        raise UsageError(
-            f"{directory}: {shown(collision[0])} and {shown(collision[1])} differ only in case",
-            hint="they would overwrite each other where the gist is installed on macOS or "
-            "Windows; rename one",
-        )
+        raise _collision(directory, *collision)
     readme = find_readme(files, str(directory))
     if readme is None:
         left = [s for s in skipped if s.name.lower() == "readme.md"]
@@ -201,6 +235,23 @@ def _left_out(entry: os.DirEntry[str]) -> str | None:
     return None
 
 
+def _collision(directory: Path, first: str, second: str) -> UsageError:
+    """Two names that would be one file where the gist is installed, said as they differ."""
+    if unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", second):
+        what, where = "Unicode normalisation", "macOS"
+    elif first.casefold() == second.casefold():
+        what, where = "case", "macOS or Windows"
+    else:
+        what, where = "case and Unicode normalisation", "macOS"
+    # Names that differ in normalisation look the same on screen: escapes show the difference
+    # (é as one character, or as e and a combining accent).
+    names = [shown(first), shown(second)] if what == "case" else [ascii(first), ascii(second)]
+    return UsageError(
+        f"{directory}: {names[0]} and {names[1]} differ only in {what}",
+        hint=f"they would overwrite each other where the gist is installed on {where}; rename one",
+    )
+
+
 def _check_name(name: str, path: Path) -> None:
     """Refuses a name GitHub would refuse or rename, or `zoopm add` would not install."""
     problem = relative_path_problem(name)
@@ -210,7 +261,7 @@ def _check_name(name: str, path: Path) -> None:
         problem = f"{shown(name)} is a name GitHub gives files itself ('gistfile' and a number)"
     if problem is not None:
         raise UsageError(
-            f"{path.parent / shown(name)}: cannot publish this file name: {problem}",
+            f"{_where(path.parent, name)}: cannot publish this file name: {problem}",
             hint="rename the file; nothing was sent",
         )
 
@@ -237,13 +288,19 @@ def _check_content(data: bytes, path: Path) -> None:
 
 
 def _readme_info(data: bytes, source: str) -> ModelInfo | None:
-    """The readme's model information; None when it has no frontmatter (publish then adds one
-    holding gist_id). A frontmatter zoopm cannot read, or gist_id cannot be set in, stops here,
-    before anything is sent."""
+    """The readme's model information; None when it has none (publish then writes gist_id into
+    it, adding a frontmatter if there is none). A frontmatter zoopm cannot read, a gist_id that
+    names no gist, or one gist_id cannot be set in, stops here, before anything is sent."""
     try:
-        info = parse_model_info(data, source)
-    except ModelInfoError:
-        # No frontmatter at all is fine; anything else raises again from the dry run below.
+        info: ModelInfo | None = parse_model_info(data, source)
+    except ModelInfoError as error:
+        # Missing model information is all that may be wrong: once the readme names a model, it
+        # must read. A dry run setting gist_id cannot tell that alone, since it replaces the very
+        # line that may be wrong (a list or a mapping under gist_id).
+        if not _reads(data, "name", "probe", source):
+            if _reads(data, "gist_id", _PROBE_ID, source):
+                raise ModelInfoError(error.message, _HINT_GIST_ID) from None
+            raise
         info = None
     if info is None or info.gist_id is None:
         probe = set_frontmatter_key(data, "gist_id", _PROBE_ID, source)
@@ -251,18 +308,28 @@ def _readme_info(data: bytes, source: str) -> ModelInfo | None:
     return info
 
 
+def _reads(data: bytes, key: str, value: str, source: str) -> bool:
+    """Whether the readme reads as model information once key is set to value."""
+    try:
+        parse_model_info(set_frontmatter_key(data, key, value, source), source)
+    except ModelInfoError:
+        return False
+    return True
+
+
 def _gist_id(info: ModelInfo | None, readme: Path) -> str | None:
     if info is None or info.gist_id is None:
         return None
     # Caffe's tools took "user/id" (ksimonyan/211839e770f7b538e2d8); the API takes the id.
-    gist_id = info.gist_id.rsplit("/", 1)[-1]
-    if not _GIST_ID.fullmatch(gist_id):
+    # Anything else (null, true, a URL) is refused: looked up, it could name no gist or another.
+    found = _GIST_REF.fullmatch(info.gist_id)
+    if found is None:
         raise ModelInfoError(
-            f"{readme}: gist_id {shown(info.gist_id)} is not a gist id",
-            hint="write the id from the gist's URL (https://gist.github.com/USER/ID), or remove "
-            "gist_id to publish to a new gist",
+            f"{readme}: gist_id {shown(info.gist_id)} is not a gist id (20 or 32 hex digits, "
+            "or digits, after an optional 'owner/')",
+            hint=_HINT_GIST_ID,
         )
-    return gist_id
+    return found.group(1)
 
 
 # --- talking to GitHub -------------------------------------------------------------------------
@@ -375,7 +442,7 @@ def _update(
 
 def _answered_id(answer: Any) -> str:
     gist_id = answer.get("id") if isinstance(answer, dict) else None
-    if not isinstance(gist_id, str) or not _GIST_ID.fullmatch(gist_id):
+    if not isinstance(gist_id, str) or not GIST_ID_RE.fullmatch(gist_id):
         raise SourceError(
             "GitHub: POST /gists answered without a usable gist id",
             hint="check on https://gist.github.com whether a gist was created before running "
@@ -427,12 +494,31 @@ def _revision(answer: dict[str, Any], github: GitHubClient, gist_id: str) -> str
 def _replace_readme(path: Path, before: bytes, after: bytes) -> None:
     """Writes readme.md anew, atomically, unless it changed since it was read."""
     try:
-        now = read_regular(path, MAX_FILE_BYTES, follow=False)
-    except (OSError, TooLarge) as exc:
-        raise ModelInfoError(f"{path}: cannot be read again: {exc}") from None
+        now: bytes | None = read_regular(path, MAX_FILE_BYTES, follow=False)
+    except TooLarge:
+        now = None
+    except OSError as exc:
+        raise ModelInfoError(
+            f"{path} {_what_became(path, exc)} while publishing; nothing was written to it"
+        ) from None
     if now != before:
-        raise ModelInfoError(f"{path} changed while publishing; it was left as it is")
+        raise ModelInfoError(f"{path} changed while publishing; nothing was written to it")
     try:
         atomic_write(path, after)
     except OSError as exc:
         raise from_os_error(exc, path) from None
+
+
+def _what_became(path: Path, exc: OSError) -> str:
+    """What happened to a readme.md that was read before and cannot be read now."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return "was removed"
+    except OSError:
+        return f"could not be read again ({exc.strerror or exc})"
+    if stat.S_ISLNK(mode):
+        return "became a symbolic link"
+    if not stat.S_ISREG(mode):
+        return "became something other than a regular file"
+    return f"could not be read again ({exc.strerror or exc})"
