@@ -7,7 +7,6 @@ import → a fresh checkout's `zoopm install --frozen` reproduces the same tree,
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import GitHubEmulator
-from tests.support.projects import mirrors_for
+from tests.support.projects import fresh_checkout, mirrors_for
 
 NIN = "d802a5849de39225bcc6"
 LENET = "4012587"
@@ -71,10 +70,7 @@ def test_fetch_gist_download_binary_import_then_a_fresh_checkout_reproduces_the_
     assert zoopm("install", "--frozen").stderr.startswith("Nothing to do")
     assert zoopm("verify").exit_code == 0
 
-    fresh = tmp_path / "fresh-checkout"
-    fresh.mkdir()
-    for name in ("zoo.toml", "zoo.lock"):
-        shutil.copyfile(caffe_checkout / name, fresh / name)
+    fresh = fresh_checkout(caffe_checkout, tmp_path / "fresh-checkout")
     monkeypatch.setenv("ZOOPM_HOME", str(tmp_path / "another-machine"))
 
     installed = zoopm("install", "--frozen", project=fresh)

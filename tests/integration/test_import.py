@@ -25,7 +25,7 @@ from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import GitHubEmulator
 from tests.support.locks import hold, project_lock
-from tests.support.projects import REPO, mirrors_for, write_project
+from tests.support.projects import REPO, fresh_checkout, mirrors_for, write_project
 from zoopm.formats.manifest import TEMPLATE
 
 FIXTURES = REPO / "fixtures" / "github"
@@ -159,10 +159,7 @@ def test_after_import_a_fresh_checkout_installs_the_same_tree_byte_for_byte(
     with_binary(from_bvlc(models, "bvlc_alexnet"), "bvlc_alexnet.caffemodel")
     with_binary(from_gist(models, LENET, 1), "lenet_digits.caffemodel")
     assert zoopm("import", project=project).exit_code == 0
-    fresh = tmp_path / "fresh"
-    fresh.mkdir()
-    for name in ("zoo.toml", "zoo.lock"):
-        shutil.copyfile(project / name, fresh / name)
+    fresh = fresh_checkout(project, tmp_path / "fresh")
     monkeypatch.setenv("ZOOPM_HOME", str(tmp_path / "another-home"))
 
     run = zoopm("install", "--frozen", project=fresh)

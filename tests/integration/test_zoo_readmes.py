@@ -11,7 +11,7 @@ import pytest
 from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import FIXTURES, GitHubEmulator
-from tests.support.projects import mirrors_for, write_project
+from tests.support.projects import fresh_checkout, mirrors_for, write_project
 
 BINARIES = FIXTURES / "binaries"
 VGG = [
@@ -85,10 +85,7 @@ def test_once_pinned_the_lock_is_the_contract_and_other_bytes_are_refused(
 ) -> None:
     project = project_with(tmp_path, model_host)
     assert zoopm("add", "vgg_ilsvrc_16_layers", "--no-install", project=project).exit_code == 0
-    fresh = tmp_path / "fresh"
-    fresh.mkdir()
-    for name in ("zoo.toml", "zoo.lock"):
-        (fresh / name).write_bytes((project / name).read_bytes())
+    fresh = fresh_checkout(project, tmp_path / "fresh")
     monkeypatch.setenv("ZOOPM_HOME", str(tmp_path / "another-home"))  # another machine
     # The host now serves other bytes under the same URL (as finetune_flickr_style's did).
     model_host.add_bytes("/caffe/VGG_ILSVRC_16_layers.caffemodel", b"other weights\n" * 200)

@@ -54,3 +54,11 @@ def mirrors_for(host: FileServer) -> str:
         f'"http://www.robots.ox.ac.uk/~vgg/software/deep_eval/releases/bvlc/" = '
         f'["{host.url("/caffe/")}"]\n'
     )
+
+
+def fresh_checkout(project: Path, where: Path) -> Path:
+    """What a clone of project gives another machine: zoo.toml and zoo.lock, nothing else."""
+    where.mkdir(parents=True)
+    for name in ("zoo.toml", "zoo.lock"):
+        (where / name).write_bytes((project / name).read_bytes())
+    return where
