@@ -33,6 +33,8 @@ def parse_add_spec(text: str, cwd: Path, root: Path) -> AddSpec:
     if match := _GITHUB_SPEC.fullmatch(text):
         path = (match.group(2) or "").strip("/")  # "": a model at the repository's root
         return AddSpec(GithubSource(match.group(1), path, match.group(3)))
+    if text.startswith(("gist:", "github:")):
+        raise _source_problem(text)
     if text.startswith(("https://", "http://")):
         return AddSpec(_gist_url(text))
     if text.startswith((".", "/", "~")) or (cwd / text).is_dir():
@@ -43,6 +45,26 @@ def parse_add_spec(text: str, cwd: Path, root: Path) -> AddSpec:
         f"cannot read {text!r} as a model",
         hint="give an index name (zoopm search), gist:ID[@REV], a gist URL, "
         "github:OWNER/REPO[/PATH][@REV], or ./dir",
+    )
+
+
+def _source_problem(text: str) -> UsageError:
+    """What is wrong with a gist:… or github:… that does not parse, as zoo.toml would say it."""
+    kind, _, rest = text.partition(":")
+    where, at, rev = rest.rpartition("@") if "@" in rest else (rest, "", "")
+    if at and not REV_RE.fullmatch(rev):
+        return UsageError(
+            f"{text}: {rev!r} is not a full 40-hex commit",
+            hint="give the full commit hash (zoopm pins it for you if you leave @REV out)",
+        )
+    if kind == "gist":
+        return UsageError(
+            f"{text}: {where!r} is not a gist id (20 or 32 hex digits, or digits)",
+            hint="copy the id from the gist's URL: gist:ID or gist:OWNER/ID",
+        )
+    return UsageError(
+        f"{text}: not github:OWNER/REPO[/PATH][@REV]",
+        hint="for example github:BVLC/caffe/models/bvlc_googlenet",
     )
 
 
@@ -72,7 +94,8 @@ def default_name(source: Source, caffemodel: str | None) -> str:
     """A model name when the user gave none: a directory's name, or a gist's binary's stem."""
     if not isinstance(source, GistSource):
         where = source.where if isinstance(source, GithubSource) else source.path.rstrip("/")
-        name = where.rsplit("/", 1)[-1]
+        # 'my model' becomes 'my_model', not a name taken from elsewhere ('model').
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", where.rsplit("/", 1)[-1]).strip("._-")
         if _INDEX_NAME.fullmatch(name):
             return name
     if caffemodel:

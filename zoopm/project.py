@@ -323,14 +323,25 @@ class Project:
         frozen: bool = False,
         link_mode: str | None = None,
         manifest: Manifest | None = None,
+        dry_run: bool = False,
     ) -> tuple[Lock, InstallPlan]:
-        """The lock to install (locking first unless frozen) and what installing it would do."""
+        """The lock to install (locking first unless frozen) and what installing it would do.
+
+        dry_run: asked by install --dry-run, which never locks (frozen, with its own hints)."""
+        frozen = frozen or dry_run
+        stale_hint = (
+            "run 'zoopm lock' first: --dry-run shows what installing zoo.lock would do, and "
+            "never locks"
+            if dry_run
+            else "run 'zoopm lock' (or drop --frozen) to update zoo.lock"
+        )
         manifest = manifest if manifest is not None else self.manifest()
         lock = self.read_lock()
         if lock is None:
             if frozen:
                 raise StaleLockError(
-                    f"{LOCK_NAME}: missing", hint="run 'zoopm lock' and commit zoo.lock"
+                    f"{LOCK_NAME}: missing",
+                    hint=stale_hint if dry_run else "run 'zoopm lock' and commit zoo.lock",
                 )
             lock = self._lock(manifest).lock
         else:
@@ -338,7 +349,7 @@ class Project:
             if changes and frozen:
                 raise StaleLockError(
                     f"{LOCK_NAME} does not match {MANIFEST_NAME}: {', '.join(changes)}",
-                    hint="run 'zoopm lock' (or drop --frozen) to update zoo.lock",
+                    hint=stale_hint,
                 )
             if changes:
                 self.reporter.info(f"{LOCK_NAME} is out of date ({', '.join(changes)}); locking")
@@ -563,6 +574,12 @@ class Project:
         for status in self.status():
             if status.model.name == name:
                 return status
+        manifest = self._manifest_or_none()
+        if manifest is not None and manifest.model(name) is not None:
+            raise UsageError(
+                f"models.{name} is in {MANIFEST_NAME} but not yet in {LOCK_NAME}",
+                hint="run 'zoopm lock' (or 'zoopm install') to pin it",
+            )
         raise UsageError(f"no model named {name!r} in {LOCK_NAME}", hint="'zoopm list' shows them")
 
     # --- upkeep: verify, gc ----------------------------------------------------------------
@@ -675,6 +692,13 @@ class Project:
         probe = ModelSpec(name or suggested or "new", source)
         resolved = self._resolver(manifest).resolve_one(probe)
         chosen = name or suggested or default_name(source, resolved.caffemodel)
+        if not name and not suggested and isinstance(source, LocalSource):
+            written = source.path.rstrip("/").rsplit("/", 1)[-1]
+            if written != chosen:
+                self.reporter.warning(
+                    f"named the model {chosen!r} ({written!r} is not a model name); "
+                    "--name sets another"
+                )
         problem = model_name_problem(chosen)
         if problem:
             raise UsageError(f"--name: {problem}")
@@ -819,6 +843,12 @@ class Project:
         if unknown:
             raise UsageError(f"no model named {unknown[0]!r} in zoo.toml", hint="'zoopm list'")
         chosen = [m for m in manifest.models if not names or m.name in names]
+        local = [m.name for m in chosen if names and isinstance(m.source, LocalSource)]
+        if local:
+            raise UsageError(
+                f"models.{local[0]} is a local directory: it has no revision to update",
+                hint="run 'zoopm lock' to pin its files as they are now",
+            )
         text = read_manifest_text(self.manifest_path)
         updates = []
         for spec in chosen:

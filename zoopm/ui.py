@@ -52,7 +52,7 @@ def relative(path: Path) -> str:
 
 def nothing_to_do_line(kept: int, models_dir: Path) -> str:
     """What a no-op install says (also when answered from its witness, before the CLI loads)."""
-    return f"Nothing to do: {kept} files already in place in {relative(models_dir)}/"
+    return f"Nothing to do: {files_text(kept)} already in place in {relative(models_dir)}/"
 
 
 def install_summary(result: InstallResult) -> str:

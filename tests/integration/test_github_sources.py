@@ -102,7 +102,7 @@ def test_update_with_nothing_newer_says_so(
     run = zoopm("update", "nin", project=project)
 
     assert run.exit_code == 0, run.stderr
-    assert "Every model is at its newest revision" in run.stderr
+    assert "Every gist and repository model is at its newest revision" in run.stderr
 
 
 def test_a_second_lock_with_zoo_toml_unchanged_costs_no_rate_limit(

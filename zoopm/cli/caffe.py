@@ -142,7 +142,7 @@ def import_models(
             created = "created zoo.toml, " if result.created else ""
             reporter.info(
                 f"Imported {models_text(taken)}{tail}: {created}wrote zoo.toml and zoo.lock; "
-                f"{result.adopted} files already in place recorded as installed"
+                f"{files_text(result.adopted)} already in place recorded as installed"
             )
 
     run(ctx, action)

@@ -7,8 +7,17 @@ from typing import Annotated
 import typer
 
 from zoopm.cli.app import JobsOption, app, run
+from zoopm.formats.manifest import LocalSource
 from zoopm.project import Project
-from zoopm.ui import ConsoleReporter, human_size, install_summary, models_text, printable, relative
+from zoopm.ui import (
+    ConsoleReporter,
+    files_text,
+    human_size,
+    install_summary,
+    models_text,
+    printable,
+    relative,
+)
 
 
 @app.command()
@@ -71,7 +80,7 @@ def install(
     """Place every locked file under the models directory, fetching what the store lacks."""
 
     def show_plan(project: Project) -> None:
-        _, plan = project.plan(frozen=True, link_mode=link_mode)
+        _, plan = project.plan(dry_run=True, link_mode=link_mode)
         where = relative(plan.models_dir)
         for action in plan.fetch:
             print(f"fetch   {printable(action.label)} ({human_size(action.file.size)})")
@@ -81,7 +90,7 @@ def install(
             print(f"remove  {where}/{name}/{printable(path)}")
         for name, path in plan.leave:
             print(f"leave   {where}/{name}/{printable(path)} (changed since zoopm placed it)")
-        print(f"{len(plan.keep)} files already in place")
+        print(f"{files_text(len(plan.keep))} already in place")
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
         if dry_run:
@@ -154,7 +163,12 @@ def update(
     def action(project: Project, reporter: ConsoleReporter) -> None:
         updates = project.update(names or ())
         if not updates:
-            reporter.info("Every model is at its newest revision")
+            remote = [m for m in project.manifest().models if not isinstance(m.source, LocalSource)]
+            reporter.info(
+                "Every gist and repository model is at its newest revision"
+                if remote
+                else "No gist or repository models to update (local directories have no revision)"
+            )
         for item in updates:
             old = item.old[:12] if item.old else "(no rev)"
             reporter.info(f"{item.name}: {old} → {item.new[:12]}")

@@ -143,7 +143,8 @@ def read_manifest_text(path: Path) -> str:
     try:
         # Bytes, then decode: read_text would turn CRLF into LF and an edit would write that back.
         # Bounded and non-blocking: zoo.toml may be a symlink to /dev/zero, or a FIFO.
-        return read_regular(path, MAX_PROJECT_FILE).decode("utf-8")
+        # A byte order mark is dropped here, so edits (add, update) write the file without it.
+        return read_regular(path, MAX_PROJECT_FILE).decode("utf-8").removeprefix("\ufeff")
     except TooLarge:
         raise ManifestError(
             f"{path}: larger than {MAX_PROJECT_FILE // 1024**2} MiB; "
@@ -151,7 +152,8 @@ def read_manifest_text(path: Path) -> str:
         ) from None
     except FileNotFoundError:
         raise ManifestError(
-            f"{path}: no zoo.toml here", hint="run 'zoopm init' to create one, or pass -C DIR"
+            f"{path.parent}: no zoo.toml here or in a directory above",
+            hint="run 'zoopm init' to make this a project, or run zoopm in a project's directory",
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read: {exc}") from None

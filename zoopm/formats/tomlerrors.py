@@ -61,7 +61,11 @@ def _key_dots(line: str) -> int:
 
 
 def load_toml(text: str, origin: str, error: Callable[[str], ZoopmError]) -> dict[str, Any]:
-    """text decoded as TOML; anything it cannot be is error(one line naming origin)."""
+    """text decoded as TOML; anything it cannot be is error(one line naming origin).
+
+    A UTF-8 byte order mark at the start (some Windows editors write one) is not TOML; it is
+    read past rather than reported as an invalid statement."""
+    text = text.removeprefix("\ufeff")
     if problem := deep_key_problem(origin, text):
         raise error(problem)
     try:

@@ -17,6 +17,10 @@ from zoopm.errors import NetworkError, RateLimitError
 from zoopm.network.net import HttpClient, HttpResponse, without_token
 
 API_VERSION = "2022-11-28"
+_UNREACHABLE_HINT = (
+    "check your connection (and a proxy); ZOOPM_GITHUB_API sets the API's address, and "
+    "'zoopm install --frozen' needs no API when zoo.lock is current"
+)
 _SECONDARY_ATTEMPTS = 3
 _MAX_WAIT = 60.0
 
@@ -79,7 +83,11 @@ class GitHubClient:
         if cached is not None:
             headers["If-None-Match"] = cached[0]
         for attempt in range(1, _SECONDARY_ATTEMPTS + 1):
-            response = self._http.get(url, headers)
+            try:
+                response = self._http.get(url, headers)
+            except NetworkError as exc:
+                # [mirrors] serve binaries, not the API: the default hint would point there.
+                raise NetworkError(exc.message, hint=_UNREACHABLE_HINT) from None
             if response.status == 304 and cached is not None:
                 return ApiResult(url, cached[1], _links(response), from_cache=True)
             if response.status == 200:
