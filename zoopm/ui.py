@@ -200,15 +200,49 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], no_color:
     """Prints rows under headers; every cell is literal text, never rich markup or emoji codes.
 
     Cells carry licenses, descriptions and names from readmes and indexes: read as markup,
-    'BSD [/see LICENSE]' is an error and '[red]x[/red]' loses its brackets.
+    'BSD [/see LICENSE]' is an error and '[red]x[/red]' loses its brackets. In a terminal the
+    table fits its width: every column but the last keeps its text on one line (shortened
+    with an ellipsis when it must be), and the last wraps between words. Into a pipe nothing is
+    wrapped or shortened: one line per row, columns padded, for grep and cut.
     """
+    from rich.cells import cell_len
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    head = [printable(header) for header in headers]
+    body = [[printable(cell) for cell in row] for row in rows]
+    console = Console(no_color=no_color, highlight=False, emoji=False, markup=False)
+    if not console.is_terminal:
+        widths = [max(cell_len(row[i]) for row in [head, *body]) for i in range(len(head))]
+        for row in [head, *body]:
+            padded = (cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths))
+            print("  ".join(padded).rstrip())
+        return
+    # Every column but the last gets its natural width while the last keeps 30 cells; past
+    # that, the widest middle column (a source) gives way first, shortened with an ellipsis,
+    # and the first (the names people type) last.
+    gaps = 2 * (len(head) - 1)
+    widths = [max(cell_len(row[i]) for row in [head, *body]) for i in range(len(head) - 1)]
+    room = console.width - gaps - min(30, max(cell_len(row[-1]) for row in [head, *body]))
+    while widths and sum(widths) > room:
+        middle = [i for i in range(1, len(widths)) if widths[i] > 12]
+        widest = max(middle or range(len(widths)), key=lambda i: widths[i])
+        if widths[widest] <= 8:
+            break
+        widths[widest] -= 1
     table = Table(box=None, pad_edge=False, show_edge=False)
-    for header in headers:
-        table.add_column(Text(printable(header)), overflow="fold")
-    for row in rows:
-        table.add_row(*(Text(printable(cell)) for cell in row))
-    Console(no_color=no_color, highlight=False, emoji=False, markup=False).print(table)
+    for index, header in enumerate(head):
+        last = index == len(head) - 1
+        table.add_column(
+            Text(header),
+            no_wrap=not last,
+            overflow="fold" if last else "ellipsis",
+            width=None if last else widths[index],
+        )
+    for row in body:
+        table.add_row(*(Text(cell) for cell in row))
+    with console.capture() as captured:
+        console.print(table)
+    for line in captured.get().splitlines():
+        print(line.rstrip())

@@ -14,7 +14,9 @@ from zoopm.project import Project
 from zoopm.ui import ConsoleReporter, files_text, human_size, models_text, printable, relative
 
 
-@app.command("download-binary")
+@app.command(
+    "download-binary", short_help="Download a model's binary, SHA-1-checked (Caffe's script)."
+)
 def download_binary(
     ctx: typer.Context,
     directory: Annotated[
@@ -43,7 +45,7 @@ def download_binary(
     run(ctx, action)
 
 
-@app.command("fetch-gist")
+@app.command("fetch-gist", short_help="Fetch a model-info gist into DIR/<ID>, verified.")
 def fetch_gist(
     ctx: typer.Context,
     gist: Annotated[
@@ -104,7 +106,7 @@ def fetch_gist(
     run(ctx, action)
 
 
-@app.command("import")
+@app.command("import", short_help="Adopt a Caffe models/ tree into zoo.toml and zoo.lock.")
 def import_models(
     ctx: typer.Context,
     directory: Annotated[
@@ -148,7 +150,7 @@ def import_models(
     run(ctx, action)
 
 
-@app.command("publish")
+@app.command("publish", short_help="Publish a model directory's info files to a gist.")
 def publish(
     ctx: typer.Context,
     directory: Annotated[

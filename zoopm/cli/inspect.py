@@ -12,13 +12,22 @@ from zoopm.project import ModelStatus, Project
 from zoopm.ui import ConsoleReporter, human_size, print_table, printable
 
 
-@app.command()
+@app.command(short_help="Search the model indexes.")
 def search(
     ctx: typer.Context,
-    term: Annotated[str, typer.Argument(help="Text to look for in names and descriptions.")],
+    term: Annotated[
+        str, typer.Argument(help="Text to look for in names and descriptions.", metavar="TERM")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Search the model indexes (the built-in one and those in zoo.toml)."""
+    """Search the model indexes (the built-in one and those in zoo.toml).
+
+    Examples:
+
+    \b
+      zoopm search googlenet
+      zoopm search vgg
+    """
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
         found = project.search(term)
@@ -44,12 +53,19 @@ def search(
     run(ctx, action)
 
 
-@app.command("list")
+@app.command("list", short_help="List the locked models and whether they are installed.")
 def list_models(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """List the locked models and whether they are installed."""
+    """List the locked models and whether they are installed.
+
+    Examples:
+
+    \b
+      zoopm list
+      zoopm list --json
+    """
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
         statuses = project.status()
@@ -74,13 +90,19 @@ def list_models(
     run(ctx, action)
 
 
-@app.command()
+@app.command(short_help="Show one locked model: source, model info, files.")
 def show(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The model's name in zoo.toml.")],
+    name: Annotated[str, typer.Argument(help="The model's name in zoo.toml.", metavar="NAME")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show one locked model: its source, model info and files."""
+    """Show one locked model: its source, model info and files.
+
+    Examples:
+
+    \b
+      zoopm show bvlc_googlenet
+    """
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
         status = project.show(name)

@@ -20,9 +20,16 @@ from zoopm.ui import (
 )
 
 
-@app.command()
+@app.command(short_help="Create a commented zoo.toml.")
 def init(ctx: typer.Context) -> None:
-    """Create a commented zoo.toml in the project directory."""
+    """Create a commented zoo.toml in the project directory.
+
+    Examples:
+
+    \b
+      zoopm init
+      zoopm -C my-experiment init
+    """
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
         path = project.init()
@@ -31,7 +38,7 @@ def init(ctx: typer.Context) -> None:
     run(ctx, action, discover=False)
 
 
-@app.command()
+@app.command(short_help="Resolve zoo.toml and pin every file in zoo.lock.")
 def lock(
     ctx: typer.Context,
     check: Annotated[
@@ -40,7 +47,14 @@ def lock(
     offline: Annotated[bool, typer.Option("--offline", help="Make no network request.")] = False,
     jobs: JobsOption = None,
 ) -> None:
-    """Resolve zoo.toml and pin every file in zoo.lock."""
+    """Resolve zoo.toml and pin every file in zoo.lock.
+
+    Examples:
+
+    \b
+      zoopm lock
+      zoopm lock --check      # exit 1 if zoo.lock is not current (CI)
+    """
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
         result = project.lock(check=check)
@@ -55,7 +69,7 @@ def lock(
     run(ctx, action, offline=offline, jobs=jobs)
 
 
-@app.command()
+@app.command(short_help="Place every locked file, fetching what is missing.")
 def install(
     ctx: typer.Context,
     frozen: Annotated[
@@ -69,7 +83,11 @@ def install(
     ] = False,
     link_mode: Annotated[
         str | None,
-        typer.Option("--link-mode", help="auto, hardlink, symlink or copy (default: auto)."),
+        typer.Option(
+            "--link-mode",
+            metavar="MODE",
+            help="auto, hardlink, symlink or copy (default: auto).",
+        ),
     ] = None,
     dry_run: Annotated[
         bool,
@@ -77,7 +95,15 @@ def install(
     ] = False,
     jobs: JobsOption = None,
 ) -> None:
-    """Place every locked file under the models directory, fetching what the store lacks."""
+    """Place every locked file under the models directory, fetching what the store lacks.
+
+    Examples:
+
+    \b
+      zoopm install
+      zoopm install --frozen   # a fresh checkout: zoo.lock exactly as committed
+      zoopm install --dry-run  # what it would fetch, place and remove
+    """
 
     def show_plan(project: Project) -> None:
         _, plan = project.plan(dry_run=True, link_mode=link_mode)
@@ -101,7 +127,7 @@ def install(
     run(ctx, action, offline=offline, jobs=jobs)
 
 
-@app.command()
+@app.command(short_help="Add a model, pinned to a commit; lock and install.")
 def add(
     ctx: typer.Context,
     model: Annotated[
@@ -113,14 +139,24 @@ def add(
         ),
     ],
     name: Annotated[
-        str | None, typer.Option("--name", help="The model's name in zoo.toml and models/.")
+        str | None,
+        typer.Option("--name", metavar="NAME", help="The model's name in zoo.toml and models/."),
     ] = None,
     no_install: Annotated[
         bool, typer.Option("--no-install", help="Only update zoo.toml and zoo.lock.")
     ] = False,
     jobs: JobsOption = None,
 ) -> None:
-    """Add a model to zoo.toml, pinned to a commit, then lock and install."""
+    """Add a model to zoo.toml, pinned to a commit, then lock and install.
+
+    Examples:
+
+    \b
+      zoopm add bvlc_googlenet
+      zoopm add gist:d802a5849de39225bcc6 --name nin
+      zoopm add github:BVLC/caffe/models/bvlc_alexnet
+      zoopm add ./my_model
+    """
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
         added = project.add(model, name=name, install=not no_install)
@@ -131,15 +167,21 @@ def add(
     run(ctx, action, jobs=jobs)
 
 
-@app.command()
+@app.command(short_help="Remove a model from zoo.toml, zoo.lock and models/.")
 def remove(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The model's name in zoo.toml.")],
+    name: Annotated[str, typer.Argument(help="The model's name in zoo.toml.", metavar="NAME")],
     no_install: Annotated[
         bool, typer.Option("--no-install", help="Leave the models directory as it is.")
     ] = False,
 ) -> None:
-    """Remove a model from zoo.toml, zoo.lock and the models directory."""
+    """Remove a model from zoo.toml, zoo.lock and the models directory.
+
+    Examples:
+
+    \b
+      zoopm remove nin
+    """
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
         installed = project.remove(name, install=not no_install)
@@ -150,15 +192,22 @@ def remove(
     run(ctx, action)
 
 
-@app.command()
+@app.command(short_help="Move models to their newest commit, then lock.")
 def update(
     ctx: typer.Context,
     names: Annotated[
-        list[str] | None, typer.Argument(help="Models to update (default: all).")
+        list[str] | None, typer.Argument(help="Models to update (default: all).", metavar="NAME...")
     ] = None,
     jobs: JobsOption = None,
 ) -> None:
-    """Move gist and repository models to their newest commit, then lock again."""
+    """Move gist and repository models to their newest commit, then lock again.
+
+    Examples:
+
+    \b
+      zoopm update
+      zoopm update nin
+    """
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
         updates = project.update(names or ())

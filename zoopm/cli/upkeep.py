@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from zoopm.operations.verify import Problem, VerifyResult
 
 
-@app.command()
+@app.command(short_help="Hash every installed file against zoo.lock.")
 def verify(
     ctx: typer.Context,
     names: Annotated[
@@ -36,7 +36,15 @@ def verify(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Hash every installed file against zoo.lock; name each missing, changed or foreign one."""
+    """Hash every installed file against zoo.lock; name each missing, changed or foreign one.
+
+    Examples:
+
+    \b
+      zoopm verify
+      zoopm verify --repair   # place zoopm's own files again
+      zoopm verify --store    # and every blob in the store
+    """
 
     def action(project: Project, reporter: ConsoleReporter) -> VerifyResult:
         result = project.verify(names or (), store=store, repair=repair)
@@ -132,7 +140,7 @@ def _verify_json(result: VerifyResult) -> dict[str, object]:
     }
 
 
-@app.command()
+@app.command(short_help="Remove the blobs no project's zoo.lock needs.")
 def gc(
     ctx: typer.Context,
     dry_run: Annotated[
@@ -140,7 +148,14 @@ def gc(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Remove every blob in the store that no registered project's zoo.lock needs."""
+    """Remove every blob in the store that no registered project's zoo.lock needs.
+
+    Examples:
+
+    \b
+      zoopm gc --dry-run
+      zoopm gc
+    """
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
         result = project.gc(dry_run=dry_run)
