@@ -91,7 +91,8 @@ def human_size(n: int) -> str:
 
 
 class ConsoleReporter:
-    """Writes warnings and notes to stderr and draws download bars when stderr is a terminal."""
+    """Writes warnings and notes to stderr and draws download bars when stderr is a terminal;
+    keeps the warnings too, for a --json document."""
 
     def __init__(
         self,
@@ -109,8 +110,10 @@ class ConsoleReporter:
         self._bars = progress and not quiet and self.stream.isatty()
         self._progress: RichProgress | None = None
         self._lock = threading.Lock()
+        self.warnings: list[str] = []
 
     def warning(self, message: str) -> None:
+        self.warnings.append(message)
         self._line(f"warning: {message}")
 
     def info(self, message: str) -> None:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from zoopm.cli.app import JobsOption, app, run
+from zoopm import jsondoc
+from zoopm.cli.app import JobsOption, JsonOption, app, emit, run
 from zoopm.project import Project
 from zoopm.ui import ConsoleReporter, human_size, install_summary, models_text, printable, relative
 
@@ -30,11 +31,14 @@ def lock(
     ] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Make no network request.")] = False,
     jobs: JobsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Resolve zoo.toml and pin every file in zoo.lock."""
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         result = project.lock(check=check)
+        if as_json:
+            return jsondoc.lock(result, project.lock_path, check=check, warnings=reporter.warnings)
         count = len(result.lock.models)
         if check or not result.changed:
             reporter.info(f"zoo.lock is up to date ({models_text(count)})")
@@ -42,8 +46,9 @@ def lock(
             reporter.info(f"Wrote zoo.lock ({models_text(count)})")
         else:
             reporter.info(f"Locked {models_text(count)} in zoo.lock: {'; '.join(result.changes)}")
+        return None
 
-    run(ctx, action, offline=offline, jobs=jobs)
+    emit(run(ctx, action, offline=offline, jobs=jobs, as_json=as_json))
 
 
 @app.command()
@@ -67,11 +72,14 @@ def install(
         typer.Option("--dry-run", help="Print what install would do (zoo.lock must be current)."),
     ] = False,
     jobs: JobsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Place every locked file under the models directory, fetching what the store lacks."""
 
-    def show_plan(project: Project) -> None:
+    def show_plan(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         _, plan = project.plan(frozen=True, link_mode=link_mode)
+        if as_json:
+            return jsondoc.install_plan(plan, reporter.warnings)
         where = relative(plan.models_dir)
         for action in plan.fetch:
             print(f"fetch   {printable(action.label)} ({human_size(action.file.size)})")
@@ -82,14 +90,18 @@ def install(
         for name, path in plan.leave:
             print(f"leave   {where}/{name}/{printable(path)} (changed since zoopm placed it)")
         print(f"{len(plan.keep)} files already in place")
+        return None
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         if dry_run:
-            show_plan(project)
-            return
-        reporter.info(install_summary(project.install(frozen=frozen, link_mode=link_mode)))
+            return show_plan(project, reporter)
+        result = project.install(frozen=frozen, link_mode=link_mode)
+        if as_json:
+            return jsondoc.install_result(result, reporter.warnings)
+        reporter.info(install_summary(result))
+        return None
 
-    run(ctx, action, offline=offline, jobs=jobs)
+    emit(run(ctx, action, offline=offline, jobs=jobs, as_json=as_json))
 
 
 @app.command()
