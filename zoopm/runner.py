@@ -45,7 +45,7 @@ class RunOptions:
     discover: bool = True
     offline: bool = False
     jobs: int | None = None
-    # --json: no notes, no bars; a failure is also a JSON document on stdout (docs/json.md).
+    # --json: no bars; a failure is also a JSON document on stdout (docs/json.md).
     json: bool = False
 
 
@@ -71,7 +71,7 @@ def run(options: RunOptions, action: Callable[[Project, ConsoleReporter], T]) ->
         if options.jobs is not None:
             settings = dataclasses.replace(settings, jobs=options.jobs)
         reporter = ConsoleReporter(
-            quiet=options.quiet or options.json,
+            quiet=options.quiet,
             verbose=options.verbose,
             progress=options.progress and not options.json,
             no_color=settings.no_color,

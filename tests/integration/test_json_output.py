@@ -170,7 +170,9 @@ def test_a_warning_goes_into_the_document_and_stays_on_stderr(
     assert run.stderr.splitlines() == [f"warning: {said[0]}"]
 
 
-def test_no_notes_on_either_stream(installed: Path, zoopm: Zoopm) -> None:
+def test_the_closing_summary_is_the_document_not_a_line_on_stderr(
+    installed: Path, zoopm: Zoopm
+) -> None:
     for args in (["install"], ["gc"], ["verify"], ["lock"]):
         run = zoopm(*args, "--json", project=installed)
         assert run.exit_code == 0
