@@ -36,6 +36,10 @@ def main() -> None:
     except Interrupted as stop:
         print(f"error: {stop.what}", file=sys.stderr)
         print(f"hint: {INTERRUPTED_HINT}", file=sys.stderr)
+        from zoopm import jsondoc
+
+        if jsondoc.asked(sys.argv[1:]):
+            jsondoc.emit(jsondoc.error(stop.what, INTERRUPTED_HINT, "Interrupted", stop.exit_code))
         sys.exit(stop.exit_code)
 
 

@@ -3,7 +3,7 @@
 install is the command a project's scripts run most (before every training run, in every CI
 job, in every fresh checkout), and loading typer costs more than a no-op install's own work.
 So __main__ asks here first. For `install` with the global options and install's own
---frozen/--locked/--offline only:
+--frozen/--locked/--offline/--json only:
 
 - if the witness of the last no-op (zoopm.storage.freshness) still holds, its line is printed
   without loading anything else;
@@ -19,12 +19,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from zoopm.project import Project
 
 # Global options (-C takes a value) and install's own flags that the runner honours as typer
 # would hand them over.
 _GLOBAL_FLAGS = {"-q", "--quiet", "-v", "--verbose", "--no-progress"}
-_INSTALL_FLAGS = {"--frozen", "--locked", "--offline"}
+_INSTALL_FLAGS = {"--frozen", "--locked", "--offline", "--json"}
 
 
 class _Install(NamedTuple):
@@ -41,19 +44,26 @@ def run_install(argv: list[str]) -> int | None:
     if asked is None:
         return None
     quiet = asked.has("-q", "--quiet")
+    as_json = asked.has("--json")
     start = asked.start if asked.start is not None else Path.cwd()
     # A -C that is not a directory is the runner's to refuse, never a parent project's witness.
     found = _recalled(start) if start.is_dir() else None
     if found is not None:
         # The last full check found nothing to do, and not one of its inputs changed since.
-        if not quiet:
+        if as_json:
+            from zoopm import jsondoc
+
+            kept, models_dir = found
+            jsondoc.emit(jsondoc.install(models_dir=models_dir, placed=0, removed=0, kept=kept))
+        elif not quiet:
             from zoopm.ui import nothing_to_do_line, printable
 
             kept, models_dir = found
             print(printable(nothing_to_do_line(kept, models_dir), keep="\t"), file=sys.stderr)
         return 0
+    from zoopm import jsondoc
     from zoopm.runner import Finished, RunOptions, run
-    from zoopm.ui import install_summary
+    from zoopm.ui import ConsoleReporter, install_summary
 
     options = RunOptions(
         asked.start,
@@ -61,17 +71,23 @@ def run_install(argv: list[str]) -> int | None:
         verbose=asked.has("-v", "--verbose"),
         progress=not asked.has("--no-progress"),
         offline=asked.has("--offline"),
+        json=as_json,
     )
     frozen = asked.has("--frozen", "--locked")
+
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
+        result = project.install(frozen=frozen)
+        if as_json:
+            return jsondoc.install_result(result, reporter.warnings)
+        reporter.info(install_summary(result))
+        return None
+
     try:
-        run(
-            options,
-            lambda project, reporter: reporter.info(
-                install_summary(project.install(frozen=frozen))
-            ),
-        )
+        document = run(options, action)
     except Finished as finished:
         return finished.code
+    if document is not None:
+        jsondoc.emit(document)
     return 0
 
 

@@ -1,5 +1,6 @@
 """One Project operation run for the command line: settings, reporter and project made, and
-every failure turned into its lines on stderr and an exit code.
+every failure turned into its lines on stderr (and, with --json, its document on stdout) and an
+exit code.
 
 No typer here: `zoopm install` runs through this before typer loads (zoopm/fastpath.py), every
 other command through cli/app.py, so both fail alike.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from zoopm import jsondoc
 from zoopm.errors import (
     EXIT_FAILURE,
     INTERRUPTED_HINT,
@@ -43,6 +45,8 @@ class RunOptions:
     discover: bool = True
     offline: bool = False
     jobs: int | None = None
+    # --json: no bars; a failure is also a JSON document on stdout (docs/json.md).
+    json: bool = False
 
 
 class Finished(Exception):
@@ -69,7 +73,7 @@ def run(options: RunOptions, action: Callable[[Project, ConsoleReporter], T]) ->
         reporter = ConsoleReporter(
             quiet=options.quiet,
             verbose=options.verbose,
-            progress=options.progress,
+            progress=options.progress and not options.json,
             no_color=settings.no_color,
         )
         start = options.start if options.start is not None else Path.cwd()
@@ -87,10 +91,10 @@ def run(options: RunOptions, action: Callable[[Project, ConsoleReporter], T]) ->
         with project:
             return action(project, reporter)
     except ZoopmError as error:
-        _fail(reporter, error)
+        _fail(reporter, error, options.json)
     except OSError as exc:
         # The library wraps the OS errors it expects; any other is still the user's to fix.
-        _fail(reporter, from_os_error(exc))
+        _fail(reporter, from_os_error(exc), options.json)
     except (KeyboardInterrupt, Interrupted) as interrupt:
         if project is not None:
             project.token.cancel()
@@ -102,19 +106,23 @@ def run(options: RunOptions, action: Callable[[Project, ConsoleReporter], T]) ->
         if kept:
             what += f"; kept {human_size(kept_bytes)} of {kept} download" + "s" * (kept > 1)
             what, hint = what + " for the next run", "run the command again to resume"
+        code = stop.exit_code if stop else 130
         print(f"error: {what}", file=sys.stderr)
         print(f"hint: {hint}", file=sys.stderr)
-        raise Finished(stop.exit_code if stop else 130) from None
+        if options.json:
+            jsondoc.emit(jsondoc.error(what, hint, "Interrupted", code))
+        raise Finished(code) from None
     except Finished:
         raise
     except Exception as exc:
         if options.verbose:
             traceback.print_exc()
-        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print(
-            "hint: this is a bug in zoopm; run with -v for the traceback and report it",
-            file=sys.stderr,
-        )
+        what = f"internal error: {type(exc).__name__}: {exc}"
+        hint = "this is a bug in zoopm; run with -v for the traceback and report it"
+        print(f"error: {what}", file=sys.stderr)
+        print(f"hint: {hint}", file=sys.stderr)
+        if options.json:
+            jsondoc.emit(jsondoc.error(what, hint, "InternalError", EXIT_FAILURE))
         raise Finished(EXIT_FAILURE) from None
     finally:
         if reporter is not None:
@@ -122,8 +130,10 @@ def run(options: RunOptions, action: Callable[[Project, ConsoleReporter], T]) ->
     raise AssertionError("unreachable")
 
 
-def _fail(reporter: ConsoleReporter | None, error: ZoopmError) -> None:
+def _fail(reporter: ConsoleReporter | None, error: ZoopmError, as_json: bool) -> None:
     if reporter is not None:
         reporter.close()
     print(error_lines(error), file=sys.stderr)
+    if as_json:
+        jsondoc.emit(jsondoc.zoopm_error(error))
     raise Finished(error.exit_code) from None

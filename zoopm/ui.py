@@ -91,7 +91,8 @@ def human_size(n: int) -> str:
 
 
 class ConsoleReporter:
-    """Writes warnings and notes to stderr and draws download bars when stderr is a terminal."""
+    """Writes warnings and notes to stderr and draws download bars when stderr is a terminal;
+    keeps the warnings too, for a --json document."""
 
     def __init__(
         self,
@@ -109,8 +110,10 @@ class ConsoleReporter:
         self._bars = progress and not quiet and self.stream.isatty()
         self._progress: RichProgress | None = None
         self._lock = threading.Lock()
+        self.warnings: list[str] = []
 
     def warning(self, message: str) -> None:
+        self.warnings.append(message)
         self._line(f"warning: {message}")
 
     def info(self, message: str) -> None:
@@ -216,7 +219,10 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], no_color:
     if not console.is_terminal:
         widths = [max(cell_len(row[i]) for row in [head, *body]) for i in range(len(head))]
         for row in [head, *body]:
-            padded = (cell + " " * (width - cell_len(cell)) for cell, width in zip(row, widths))
+            padded = (
+                cell + " " * (width - cell_len(cell))
+                for cell, width in zip(row, widths, strict=True)
+            )
             print("  ".join(padded).rstrip())
         return
     # Every column but the last gets its natural width while the last keeps 30 cells; past

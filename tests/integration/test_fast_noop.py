@@ -63,15 +63,18 @@ def test_a_no_op_install_loads_neither_typer_nor_rich_nor_the_network(
         assert heavy not in loaded, heavy
 
 
+@pytest.mark.parametrize("flags", [[], ["--json"]])
 def test_the_fast_answer_is_word_for_word_the_clis(
-    installed: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+    installed: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch, flags: list[str]
 ) -> None:
     monkeypatch.chdir(installed.parent)
-    fast = zoopm_process(["-C", "proj", "install"], installed.parent)
-    full = zoopm("-C", "proj", "install")
+    fast = zoopm_process(["-C", "proj", "install", *flags], installed.parent)
+    full = zoopm("-C", "proj", "install", *flags)
 
     assert said(fast) == full.stderr.splitlines()
+    assert fast.stdout == full.stdout
     assert fast.returncode == full.exit_code == 0
+    assert not {"typer", "tomlkit"} & imported(fast)  # answered from the witness
 
 
 def test_quiet_no_op_prints_nothing(installed: Path) -> None:
@@ -92,20 +95,22 @@ def test_an_install_with_work_to_do_runs_without_typer_too(installed: Path) -> N
     assert said(run) == ["Placed 1 file in models/, 3 unchanged"]
 
 
+@pytest.mark.parametrize("flags", [[], ["--json"]])
 def test_a_first_install_runs_without_typer_and_says_what_the_cli_says(
-    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch, flags: list[str]
 ) -> None:
     for name in ("fast", "full"):
         write_project(tmp_path / name, {"tiny": f'{{ path = "{tiny_net}" }}'})
     monkeypatch.chdir(tmp_path)
 
-    fast = zoopm_process(["-C", "fast", "install"], tmp_path)
+    fast = zoopm_process(["-C", "fast", "install", *flags], tmp_path)
     monkeypatch.setenv("ZOOPM_HOME", str(tmp_path / "another-home"))  # an empty store again
-    full = zoopm("-C", "full", "install")
+    full = zoopm("-C", "full", "install", *flags)
 
     assert fast.returncode == full.exit_code == 0, fast.stderr
     assert "typer" not in imported(fast)
     assert [line.replace("fast/", "full/") for line in said(fast)] == full.stderr.splitlines()
+    assert fast.stdout.replace("/fast/", "/full/") == full.stdout
 
 
 @pytest.mark.parametrize(

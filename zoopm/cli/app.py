@@ -4,7 +4,7 @@ and an exit code (the only typer user, with the command modules beside it)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from zoopm import __version__, runner
+from zoopm import __version__, jsondoc, runner
 from zoopm.formats.userconfig import MAX_JOBS
 from zoopm.project import Project
 from zoopm.runner import Finished, RunOptions
@@ -35,30 +35,41 @@ _ClickException = _click_class("ClickException")
 
 class _Commands(TyperGroup):
     """zoopm's command group: a usage error is two lines, error: and hint:, like every other
-    error (typer's default is a box, and a pipe gets box drawing)."""
+    error (typer's default is a box, and a pipe gets box drawing); with --json on the command
+    line it is also the error document on stdout, with the same exit code 2."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        standalone = kwargs.get("standalone_mode", True)
-        kwargs["standalone_mode"] = False
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        jsondoc.begin()
+        argv = list(args) if args is not None else sys.argv[1:]
         try:
-            result = super().main(*args, **kwargs)
+            result = super().main(argv, prog_name, complete_var, standalone_mode=False, **extra)
         except _ClickException as exc:
             message: str = exc.format_message()  # type: ignore[attr-defined]
             if type(exc).__name__ == "NoArgsIsHelpError":
                 print(message)  # plain 'zoopm': the help, as asked for
                 result = 0
             else:
+                result = getattr(exc, "exit_code", 2)
+                ctx = getattr(exc, "ctx", None)
+                where = ctx.command_path if ctx is not None else "zoopm"
+                what = "commands and options" if " " not in where else "arguments and options"
+                hint = f"run '{where} --help' for its {what}"
                 print(f"error: {message}", file=sys.stderr)
                 if isinstance(exc, _UsageError):
-                    ctx = getattr(exc, "ctx", None)
-                    where = ctx.command_path if ctx is not None else "zoopm"
-                    what = "commands and options" if " " not in where else "arguments and options"
-                    print(f"hint: run '{where} --help' for its {what}", file=sys.stderr)
-                result = getattr(exc, "exit_code", 2)
+                    print(f"hint: {hint}", file=sys.stderr)
+                if jsondoc.asked(argv):
+                    jsondoc.emit(jsondoc.error(message, hint, "UsageError", result))
         except typer.Abort:
             print("error: interrupted", file=sys.stderr)
             result = 130
-        if not standalone:
+        if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
 
@@ -133,6 +144,7 @@ def run(
     discover: bool = True,
     offline: bool = False,
     jobs: int | None = None,
+    as_json: bool = False,
 ) -> T:
     """Runs one Project operation (zoopm.runner); a failure has printed and exits."""
     options: Options = ctx.obj
@@ -146,11 +158,25 @@ def run(
                 discover=discover,
                 offline=offline,
                 jobs=jobs,
+                json=as_json,
             ),
             action,
         )
     except Finished as finished:
         raise typer.Exit(finished.code) from None
+
+
+# Every command that prints data takes it; the document's schema is in zoopm/data/schemas/.
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Print one JSON document on stdout (docs/json.md), errors too."),
+]
+
+
+def emit(document: jsondoc.Document | None) -> None:
+    """Prints a --json command's document (None: the command printed text)."""
+    if document is not None:
+        jsondoc.emit(document)
 
 
 def main() -> None:

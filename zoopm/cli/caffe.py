@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from zoopm.cli.app import app, run
+from zoopm import jsondoc
+from zoopm.cli.app import JsonOption, app, emit, run
 from zoopm.project import Project
 from zoopm.ui import ConsoleReporter, files_text, human_size, models_text, printable, relative
 
@@ -25,24 +26,28 @@ def download_binary(
             help="A Caffe model directory: its readme.md names the binary.", metavar="DIR"
         ),
     ],
+    as_json: JsonOption = False,
 ) -> None:
     """Download and SHA-1-check the binary a model's readme.md names (download_model_binary.py).
 
     Example: zoopm download-binary models/bvlc_googlenet
     """
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         result = project.download_binary(directory)
+        if as_json:
+            return jsondoc.download_binary(result, reporter.warnings)
         if result.existed:
             print("Model already exists.")  # the Caffe script's words, for scripts that grep it
-            return
+            return None
         assert result.digest is not None
         reporter.info(
             f"Downloaded {printable(relative(result.path))} ({human_size(result.digest.size)}, "
             f"sha1 {result.digest.sha1})"
         )
+        return None
 
-    run(ctx, action)
+    emit(run(ctx, action, as_json=as_json))
 
 
 @app.command("fetch-gist", short_help="Fetch a model-info gist into DIR/<ID>, verified.")
@@ -81,6 +86,7 @@ def fetch_gist(
             show_default=False,
         ),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Fetch a model-info gist into DIR/<ID>, every file verified (download_model_from_gist.sh).
 
@@ -88,8 +94,10 @@ def fetch_gist(
     """
     form = archive_format if archive_format is not None else ("zip" if archive else None)
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         result = project.fetch_gist(gist, directory, force=force, archive=form)
+        if as_json:
+            return jsondoc.fetch_gist(result, reporter.warnings)
         ref = result.ref
         verb = "Replaced" if result.replaced else "Fetched"
         print(
@@ -102,8 +110,9 @@ def fetch_gist(
             print(f"That is {said}; to get exactly these files again:")
             print(f"  zoopm fetch-gist {ref.pinned(result.rev)}{where}")
             print(f"  zoopm add gist:{ref.gist}@{result.rev}")
+        return None
 
-    run(ctx, action)
+    emit(run(ctx, action, as_json=as_json))
 
 
 @app.command("import", short_help="Adopt a Caffe models/ tree into zoo.toml and zoo.lock.")
@@ -119,6 +128,7 @@ def import_models(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the verdicts; write nothing.")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Adopt a models/ tree Caffe's scripts filled into zoo.toml and zoo.lock.
 
@@ -127,8 +137,17 @@ def import_models(
     Example: zoopm import models
     """
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         result = project.import_models(directory, dry_run=dry_run)
+        if as_json:
+            return jsondoc.import_models(
+                result.verdicts,
+                dry_run=dry_run,
+                written=result.written,
+                created=result.created,
+                adopted=result.adopted,
+                warnings=reporter.warnings,
+            )
         for verdict in result.verdicts:
             print(f"{printable(verdict.directory)}: {printable(verdict.where)} ({verdict.reason})")
         taken = sum(1 for v in result.verdicts if not v.skipped)
@@ -146,8 +165,9 @@ def import_models(
                 f"Imported {models_text(taken)}{tail}: {created}wrote zoo.toml and zoo.lock; "
                 f"{files_text(result.adopted)} already in place recorded as installed"
             )
+        return None
 
-    run(ctx, action)
+    emit(run(ctx, action, as_json=as_json))
 
 
 @app.command("publish", short_help="Publish a model directory's info files to a gist.")
@@ -168,6 +188,7 @@ def publish(
             metavar="TEXT",
         ),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Publish a model directory's info files to a gist (upload_model_to_gist.sh).
 
@@ -177,8 +198,10 @@ def publish(
     Example: zoopm publish models/my_net
     """
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         result = project.publish(directory, public=public, description=description)
+        if as_json:
+            return jsondoc.publish(result, reporter.warnings)
         for skipped in result.skipped:
             if skipped.binary:
                 reporter.info(f"Left out {printable(skipped.name)}: a binary")
@@ -195,5 +218,6 @@ def publish(
             reporter.info(f"Gist {result.gist_id} already holds these files; nothing was sent")
         print(f"revision {result.revision}")
         print(f"zoopm add gist:{result.gist_id}@{result.revision}")
+        return None
 
-    run(ctx, action)
+    emit(run(ctx, action, as_json=as_json))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from zoopm.cli.app import app, run
+from zoopm import jsondoc
+from zoopm.cli.app import JsonOption, app, emit, run
 from zoopm.project import ModelStatus, Project
 from zoopm.ui import ConsoleReporter, human_size, print_table, printable
 
@@ -18,7 +18,7 @@ def search(
     term: Annotated[
         str, typer.Argument(help="Text to look for in names and descriptions.", metavar="TERM")
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Search the model indexes (the built-in one and those in zoo.toml).
 
@@ -29,34 +29,24 @@ def search(
       zoopm search vgg
     """
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         found = project.search(term)
         if as_json:
-            rows = [
-                {
-                    "name": e.name,
-                    "source": e.source.canonical(),
-                    "description": e.description,
-                    "owner": e.owner,
-                    "index": e.origin,
-                }
-                for e in found
-            ]
-            print(json.dumps(rows, indent=2))
-            return
+            return jsondoc.search(found)
         if not found:
             reporter.info(f"No model matches {term!r}")
-            return
+            return None
         table = [[e.name, e.source.describe(), e.description] for e in found]
         print_table(["name", "source", "description"], table, project.settings.no_color)
+        return None
 
-    run(ctx, action)
+    emit(run(ctx, action, as_json=as_json))
 
 
 @app.command("list", short_help="List the locked models and whether they are installed.")
 def list_models(
     ctx: typer.Context,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List the locked models and whether they are installed.
 
@@ -67,11 +57,10 @@ def list_models(
       zoopm list --json
     """
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         statuses = project.status()
         if as_json:
-            print(json.dumps([_status_json(s) for s in statuses], indent=2))
-            return
+            return [jsondoc.model_status(s) for s in statuses]
         rows = [
             [
                 s.model.name,
@@ -84,17 +73,18 @@ def list_models(
         ]
         if not rows:
             reporter.info("No models in zoo.lock")
-            return
+            return None
         print_table(["name", "source", "license", "size", "state"], rows, project.settings.no_color)
+        return None
 
-    run(ctx, action)
+    emit(run(ctx, action, as_json=as_json))
 
 
 @app.command(short_help="Show one locked model: source, model info, files.")
 def show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The model's name in zoo.toml.", metavar="NAME")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Show one locked model: its source, model info and files.
 
@@ -104,11 +94,10 @@ def show(
       zoopm show bvlc_googlenet
     """
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         status = project.show(name)
         if as_json:
-            print(json.dumps(_status_json(status), indent=2))
-            return
+            return jsondoc.model_status(status)
         model = status.model
         print(f"name:          {model.name}")
         print(f"source:        {printable(_source_text(status))}")
@@ -130,33 +119,9 @@ def show(
             print(f"      sha256  {f.sha256}")
             for url in f.urls:
                 print(f"      from    {printable(url)}")
+        return None
 
-    run(ctx, action)
-
-
-def _status_json(status: ModelStatus) -> dict[str, object]:
-    model = status.model
-    return {
-        "name": model.name,
-        "source": model.source_dict(),
-        "declared": status.declared,
-        "installed": status.installed,
-        "caffemodel": model.caffemodel,
-        "license": model.license,
-        "caffe_commit": model.caffe_commit,
-        "caffe_version": model.caffe_version,
-        "files": [
-            {
-                "path": f.path,
-                "size": f.size,
-                "sha1": f.sha1,
-                "sha256": f.sha256,
-                "urls": list(f.urls),
-                "binary": f.binary,
-            }
-            for f in model.files
-        ],
-    }
+    emit(run(ctx, action, as_json=as_json))
 
 
 def _source_text(status: ModelStatus) -> str:

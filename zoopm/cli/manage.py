@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from zoopm.cli.app import JobsOption, app, run
+from zoopm import jsondoc
+from zoopm.cli.app import JobsOption, JsonOption, app, emit, run
 from zoopm.formats.manifest import LocalSource
 from zoopm.project import Project
 from zoopm.ui import (
@@ -46,6 +47,7 @@ def lock(
     ] = False,
     offline: Annotated[bool, typer.Option("--offline", help="Make no network request.")] = False,
     jobs: JobsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Resolve zoo.toml and pin every file in zoo.lock.
 
@@ -56,8 +58,10 @@ def lock(
       zoopm lock --check      # exit 1 if zoo.lock is not current (CI)
     """
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         result = project.lock(check=check)
+        if as_json:
+            return jsondoc.lock(result, project.lock_path, check=check, warnings=reporter.warnings)
         count = len(result.lock.models)
         if check or not result.changed:
             reporter.info(f"zoo.lock is up to date ({models_text(count)})")
@@ -65,8 +69,9 @@ def lock(
             reporter.info(f"Wrote zoo.lock ({models_text(count)})")
         else:
             reporter.info(f"Locked {models_text(count)} in zoo.lock: {'; '.join(result.changes)}")
+        return None
 
-    run(ctx, action, offline=offline, jobs=jobs)
+    emit(run(ctx, action, offline=offline, jobs=jobs, as_json=as_json))
 
 
 @app.command(short_help="Place every locked file, fetching what is missing.")
@@ -94,6 +99,7 @@ def install(
         typer.Option("--dry-run", help="Print what install would do (zoo.lock must be current)."),
     ] = False,
     jobs: JobsOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Place every locked file under the models directory, fetching what the store lacks.
 
@@ -105,8 +111,10 @@ def install(
       zoopm install --dry-run  # what it would fetch, place and remove
     """
 
-    def show_plan(project: Project) -> None:
+    def show_plan(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         _, plan = project.plan(dry_run=True, link_mode=link_mode)
+        if as_json:
+            return jsondoc.install_plan(plan, reporter.warnings)
         where = relative(plan.models_dir)
         for action in plan.fetch:
             print(f"fetch   {printable(action.label)} ({human_size(action.file.size)})")
@@ -117,14 +125,18 @@ def install(
         for name, path in plan.leave:
             print(f"leave   {where}/{name}/{printable(path)} (changed since zoopm placed it)")
         print(f"{files_text(len(plan.keep))} already in place")
+        return None
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         if dry_run:
-            show_plan(project)
-            return
-        reporter.info(install_summary(project.install(frozen=frozen, link_mode=link_mode)))
+            return show_plan(project, reporter)
+        result = project.install(frozen=frozen, link_mode=link_mode)
+        if as_json:
+            return jsondoc.install_result(result, reporter.warnings)
+        reporter.info(install_summary(result))
+        return None
 
-    run(ctx, action, offline=offline, jobs=jobs)
+    emit(run(ctx, action, offline=offline, jobs=jobs, as_json=as_json))
 
 
 @app.command(short_help="Add a model, pinned to a commit; lock and install.")

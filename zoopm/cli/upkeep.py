@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from zoopm.cli.app import app, run
+from zoopm import jsondoc
+from zoopm.cli.app import JsonOption, app, emit, run
 from zoopm.errors import EXIT_FAILURE
 from zoopm.project import Project
 from zoopm.ui import ConsoleReporter, files_text, human_size, models_text, printable, relative
@@ -34,7 +34,7 @@ def verify(
             "blob again. Files that are not zoopm's are never touched.",
         ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Hash every installed file against zoo.lock; name each missing, changed or foreign one.
 
@@ -46,15 +46,18 @@ def verify(
       zoopm verify --store    # and every blob in the store
     """
 
-    def action(project: Project, reporter: ConsoleReporter) -> VerifyResult:
+    def action(
+        project: Project, reporter: ConsoleReporter
+    ) -> tuple[VerifyResult, jsondoc.Document | None]:
         result = project.verify(names or (), store=store, repair=repair)
         if as_json:
-            print(json.dumps(_verify_json(result), indent=2))
-        else:
-            _report_verify(result, reporter)
-        return result
+            return result, jsondoc.verify(result, reporter.warnings)
+        _report_verify(result, reporter)
+        return result, None
 
-    if not run(ctx, action).ok:
+    result, document = run(ctx, action, as_json=as_json)
+    emit(document)
+    if not result.ok:
         raise typer.Exit(EXIT_FAILURE)
 
 
@@ -97,56 +100,13 @@ def _count(items: tuple[Problem, ...] | list[Problem], noun: str) -> str:
     return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
 
 
-def _verify_json(result: VerifyResult) -> dict[str, object]:
-    fixed = set(result.repaired)
-    left = {p.rel for p in result.remaining}
-    return {
-        "ok": result.ok,
-        "models_dir": str(result.models_dir),
-        "models": list(result.models),
-        "files": result.files,
-        "hashed_bytes": result.hashed_bytes,
-        "problems": [
-            {
-                "model": p.model,
-                "path": p.path,
-                "kind": p.kind,
-                "detail": p.detail,
-                "owner": "zoopm" if p.zoopms else "user",
-                "expected_sha256": p.expected,
-                "found_sha256": p.found,
-                "repaired": p.rel in fixed,
-                "remaining": p.rel in left,
-            }
-            for p in result.problems
-        ],
-        "store": None
-        if result.blobs is None
-        else {
-            "blobs": result.blobs,
-            "problems": [
-                {
-                    "sha256": p.sha256,
-                    "kind": p.kind,
-                    "detail": p.detail,
-                    "needed": p.needed,
-                    "refetched": p.sha256 in result.refetched,
-                }
-                for p in result.store_problems
-            ],
-        },
-        "repaired": list(result.repaired),
-        "refetched": list(result.refetched),
-    }
-
-
 @app.command(short_help="Remove the blobs no project's zoo.lock needs.")
 def gc(
     ctx: typer.Context,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Say what gc would remove; change nothing.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Remove every blob in the store that no registered project's zoo.lock needs.
 
@@ -157,14 +117,14 @@ def gc(
       zoopm gc
     """
 
-    def action(project: Project, reporter: ConsoleReporter) -> None:
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         result = project.gc(dry_run=dry_run)
         if as_json:
-            print(json.dumps(_gc_json(result), indent=2))
-        else:
-            _report_gc(result, reporter)
+            return jsondoc.gc(result, reporter.warnings)
+        _report_gc(result, reporter)
+        return None
 
-    run(ctx, action)
+    emit(run(ctx, action, as_json=as_json))
 
 
 def _report_gc(result: GcResult, reporter: ConsoleReporter) -> None:
@@ -202,30 +162,3 @@ def _report_gc(result: GcResult, reporter: ConsoleReporter) -> None:
 
 def _plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
-
-
-def _gc_json(result: GcResult) -> dict[str, object]:
-    return {
-        "dry_run": result.dry_run,
-        "projects": [str(path) for path in result.projects],
-        "forgotten": [
-            {
-                "entry": str(gone.entry),
-                "lock": str(gone.lock_path) if gone.lock_path is not None else None,
-                "reason": gone.reason,
-            }
-            for gone in result.forgotten
-        ],
-        "blobs": {
-            "removed": list(result.removed_blobs),
-            "removed_bytes": result.removed_bytes,
-            "still_linked_bytes": result.linked_bytes,
-            "kept": result.kept_blobs,
-        },
-        "aliases_removed": result.aliases,
-        "quarantine": {"removed": result.quarantined, "bytes": result.quarantined_bytes},
-        "partials": None
-        if result.partials is None
-        else {"removed": result.partials, "bytes": result.partial_bytes},
-        "freed_bytes": result.freed_bytes,
-    }
