@@ -33,10 +33,15 @@ def model_path(
 
     project is a Project, or a path from which the project is found as Project.find finds it
     (default: the working directory). reporter receives the install's progress and warnings
-    (ignored when project is a Project: that Project's reporter is used). Every failure is a
-    ZoopmError with the message and hint the command line prints for it.
+    (with a Project, its own reporter does, and passing one here is a UsageError). Every
+    failure is a ZoopmError with the message and hint the command line prints for it.
     """
     if isinstance(project, Project):
+        if reporter is not None:
+            raise UsageError(
+                "model_path: reporter is given with a Project, which has its own",
+                hint="pass the reporter to the Project (Project.find(reporter=...)) instead",
+            )
         return _model_path(project, name, install=install)
     with Project.find(project if project is not None else ".", reporter=reporter) as found:
         return _model_path(found, name, install=install)

@@ -154,6 +154,32 @@ def test_model_path_of_an_installed_model_makes_no_request_however_the_project_i
     assert requests_made(github, model_host) == []
 
 
+class Transfers(RecordingReporter):
+    """Keeps the label of every download as well."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.labels: list[str] = []
+
+    def transfer(self, label: str, total: int | None) -> zoopm.Progress:
+        self.labels.append(label)
+        return super().transfer(label, total)
+
+
+def test_model_path_reports_the_install_to_the_reporter_given(
+    clone: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    reporter = Transfers()
+    capfd.readouterr()
+
+    zoopm.model_path(GOOGLENET, project=clone, reporter=reporter)
+    with Project.find(clone) as project, pytest.raises(zoopm.UsageError):
+        zoopm.model_path(GOOGLENET, project=project, reporter=reporter)
+
+    assert capfd.readouterr() == ("", "")
+    assert f"downloading {GOOGLENET}/bvlc_googlenet.caffemodel" in reporter.labels
+
+
 def test_model_path_finds_the_project_from_the_working_directory(
     clone: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,6 +268,27 @@ def test_a_stale_lock_is_an_error_naming_zoopm_lock_and_nothing_is_resolved_or_w
     assert "run 'zoopm lock'" in raised.value.hint
     assert (clone / "zoo.lock").read_bytes() == lock_before
     assert not (clone / "models").exists()
+    assert requests_made(github, model_host) == []
+
+
+def test_a_stale_lock_is_an_error_even_with_the_model_in_place(
+    tmp_path: Path, clone: Path, github: GitHubEmulator, model_host: FileServer
+) -> None:
+    model = zoopm.model_path(GOOGLENET, project=clone)
+    installed = {p.name: p.read_bytes() for p in model.iterdir()}
+    manifest = clone / "zoo.toml"
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace(BVLC_REV, "0" * 40), encoding="utf-8"
+    )
+    cut_off_the_network(tmp_path, github, model_host)
+
+    # zoo.toml now asks for another revision: the files in place are not what it declares.
+    with pytest.raises(zoopm.StaleLockError) as raised:
+        zoopm.model_path(GOOGLENET, project=clone)
+
+    assert raised.value.message == f"zoo.lock does not match zoo.toml: {GOOGLENET} changed"
+    assert raised.value.hint.startswith("run 'zoopm lock'")
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == installed
     assert requests_made(github, model_host) == []
 
 
