@@ -392,6 +392,26 @@ def test_a_name_is_only_ever_a_locked_model_never_a_path(
     assert requests_made(github, model_host) == []
 
 
+def test_a_zoo_lock_naming_a_model_outside_the_models_directory_is_refused(
+    tmp_path: Path, clone: Path, cli: Zoopm
+) -> None:
+    lock = clone / "zoo.lock"
+    lock.write_text(
+        lock.read_text(encoding="utf-8").replace(f'name = "{GOOGLENET}"', 'name = "../escape"'),
+        encoding="utf-8",
+    )
+    assert "../escape" in lock.read_text(encoding="utf-8")
+
+    with pytest.raises(zoopm.ZoopmError) as raised:
+        zoopm.model_path("../escape", project=clone)
+    run = cli("install", "--frozen", project=clone)
+
+    assert api_lines(raised.value) == cli_lines(run.stderr)
+    assert "zoo.lock" in raised.value.message
+    assert not (clone / "models").exists()
+    assert not (tmp_path / "escape").exists()
+
+
 def test_a_models_directory_replaced_by_a_link_is_not_taken_for_the_installed_model(
     tmp_path: Path, clone: Path
 ) -> None:
