@@ -65,6 +65,13 @@ class StaleLockError(ZoopmError):
     default_hint = "run 'zoopm lock' to update zoo.lock"
 
 
+class NotInstalledError(ZoopmError):
+    """A model zoo.lock pins is not in place under the models directory, and was not to be
+    installed (zoopm.model_path with install=False), or installing it left a file out."""
+
+    default_hint = "run 'zoopm install'"
+
+
 class IntegrityError(ZoopmError):
     """Bytes did not match the hash or size they were pinned to."""
 

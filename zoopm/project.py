@@ -66,6 +66,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class LockResult:
+    """What lock did: the lock as written (or checked), and one line per model that changed."""
+
     lock: Lock
     changes: tuple[str, ...]
     created: bool = False
@@ -121,6 +123,33 @@ class Project:
         start = start.absolute()
         root = find_project_root(start)
         return cls(root if root is not None else start, settings, reporter, cwd=start)
+
+    @classmethod
+    def find(
+        cls,
+        start: str | os.PathLike[str] = ".",
+        *,
+        settings: Settings | None = None,
+        reporter: Reporter | None = None,
+    ) -> Project:
+        """The project around start, found as the command line finds it: the nearest directory
+        at or above start that holds a zoo.toml.
+
+        start may be the project directory, any directory below it, or a file there (a
+        script's __file__). With no zoo.toml above start, the Project is rooted at start, and
+        whatever needs zoo.toml raises the ManifestError 'zoopm' prints outside a project.
+        Settings come from the environment unless given; reporter receives progress and
+        warnings (by default nothing does: the library never prints).
+        """
+        path = Path(start)
+        if path.is_file():
+            path = path.parent
+        elif not path.is_dir():
+            raise UsageError(
+                f"{path}: no such directory",
+                hint="pass the project directory, a directory below it, or a file there",
+            )
+        return cls.discover(path, settings, reporter)
 
     @property
     def manifest_path(self) -> Path:
@@ -981,6 +1010,8 @@ def _is_local(model: LockedModel) -> bool:
 
 @dataclass(frozen=True)
 class AddResult:
+    """The model add wrote into zoo.toml, and the install it ran (None with install=False)."""
+
     spec: ModelSpec
     installed: InstallResult | None = None
 

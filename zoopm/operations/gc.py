@@ -37,6 +37,8 @@ class Forgotten:
 
 @dataclass(frozen=True)
 class GcResult:
+    """What gc removed from the store (or, in a dry run, would remove) and what it kept."""
+
     dry_run: bool
     projects: tuple[Path, ...]  # the zoo.lock files whose blobs are kept
     forgotten: tuple[Forgotten, ...]

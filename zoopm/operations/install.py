@@ -96,6 +96,8 @@ class InstallPlan:
 
 @dataclass(frozen=True)
 class InstallResult:
+    """What an install did: its plan, and how many files it placed, removed and kept."""
+
     plan: InstallPlan
     placed: int
     removed: int
@@ -260,6 +262,20 @@ def count_installed(model: LockedModel, record: Record, tree: ModelsTree, store:
         if placed and _kept(tree, store, action, placed, None) is not None:
             count += 1
     return count
+
+
+def files_not_in_place(
+    model: LockedModel, record: Record, tree: ModelsTree, store: Store
+) -> list[str]:
+    """model's locked files (paths below its directory) that are not in place as zoopm
+    placed them."""
+    missing = []
+    for file in model.files:
+        placed = record.placed(model.name, file.path)
+        action = FileAction(model, file, tree.root / model.name / file.path)
+        if not placed or _kept(tree, store, action, placed, None) is None:
+            missing.append(file.path)
+    return missing
 
 
 _MODE_GIVES = {

@@ -72,6 +72,8 @@ class StoreProblem:
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """What verify checked, what it found wrong, what it repaired and what is still wrong."""
+
     models_dir: Path
     models: tuple[str, ...]
     files: int  # locked files checked
