@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from zoopm.cli.app import JobsOption, app, run
+from zoopm.errors import UsageError
 from zoopm.project import Project
 from zoopm.ui import ConsoleReporter, human_size, install_summary, models_text, printable, relative
+
+if TYPE_CHECKING:
+    from zoopm.operations.bundle import BundleInstalled
 
 
 @app.command()
@@ -67,6 +72,15 @@ def install(
         typer.Option("--dry-run", help="Print what install would do (zoo.lock must be current)."),
     ] = False,
     jobs: JobsOption = None,
+    from_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-bundle",
+            metavar="FILE",
+            help="Install from a file 'zoopm bundle' wrote, with no network request "
+            "(in an empty directory: its zoo.toml and zoo.lock too).",
+        ),
+    ] = None,
 ) -> None:
     """Place every locked file under the models directory, fetching what the store lacks."""
 
@@ -84,6 +98,13 @@ def install(
         print(f"{len(plan.keep)} files already in place")
 
     def action(project: Project, reporter: ConsoleReporter) -> None:
+        if from_bundle is not None:
+            if dry_run:
+                raise UsageError("--from-bundle cannot be combined with --dry-run")
+            installed = project.install_from_bundle(from_bundle, link_mode=link_mode)
+            reporter.info(_bundle_summary(installed))
+            reporter.info(install_summary(installed.install))
+            return
         if dry_run:
             show_plan(project)
             return
@@ -160,3 +181,13 @@ def update(
             reporter.info(f"{item.name}: {old} → {item.new[:12]}")
 
     run(ctx, action, jobs=jobs)
+
+
+def _bundle_summary(installed: BundleInstalled) -> str:
+    """What install --from-bundle took from the bundle, before the install's own line."""
+    wrote = f"; wrote {' and '.join(installed.wrote)}" if installed.wrote else ""
+    stored = installed.stored
+    return (
+        f"Read {relative(installed.path)}: {stored} new blob{'s' * (stored != 1)} in the store "
+        f"({human_size(installed.stored_bytes)}), {installed.present} already there{wrote}"
+    )

@@ -1,8 +1,10 @@
-"""Commands that keep an installed project and the store honest: verify, gc."""
+"""Commands that keep an installed project and the store honest, and carry them to another
+machine: verify, gc, bundle."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -214,3 +216,21 @@ def _gc_json(result: GcResult) -> dict[str, object]:
         else {"removed": result.partials, "bytes": result.partial_bytes},
         "freed_bytes": result.freed_bytes,
     }
+
+
+@app.command()
+def bundle(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The bundle to write (a tar file).", metavar="FILE")],
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+) -> None:
+    """Write zoo.toml, zoo.lock and every file they pin into FILE, for 'install --from-bundle'."""
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        written = project.bundle(file, force=force)
+        reporter.info(
+            f"Wrote {relative(written.path)}: {models_text(written.models)}, "
+            f"{written.blobs} blob{'s' * (written.blobs != 1)} ({human_size(written.size)})"
+        )
+
+    run(ctx, action)
