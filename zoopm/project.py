@@ -647,7 +647,9 @@ class Project:
         manifest = parse_manifest(text, self.manifest_path)
         lock = self.read_lock()
         if lock is None:
-            raise StaleLockError(f"{LOCK_NAME}: missing", hint="run 'zoopm lock', then bundle")
+            raise StaleLockError(
+                f"{LOCK_NAME}: missing", hint="run 'zoopm lock', then 'zoopm bundle' again"
+            )
         changes = manifest_changes(manifest, lock)
         if changes:
             raise StaleLockError(
