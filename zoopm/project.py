@@ -693,6 +693,8 @@ class Project:
         from zoopm.operations.bundle import BundleInstalled, read_bundle_file
 
         path = (self.cwd / bundle).absolute()
+        if link_mode is not None and link_mode not in LINK_MODES:
+            raise UsageError(f"--link-mode: {link_mode!r} is not one of {', '.join(LINK_MODES)}")
         with self._offline(), self.exclusive():
             has_manifest = os.path.lexists(self.manifest_path)
             if not has_manifest and os.path.lexists(self.lock_path):

@@ -425,7 +425,7 @@ def test_install_from_a_bundle_takes_the_full_cli_even_where_a_no_op_witness_hol
     assert "its zoo.lock differs from" in from_bundle.stderr
 
 
-def test_from_bundle_with_dry_run_is_a_usage_error(
+def test_usage_errors_of_from_bundle_write_nothing(
     tmp_path: Path, zoopm: Zoopm, good_bundle: Path
 ) -> None:
     target = tmp_path / "t"
@@ -434,10 +434,12 @@ def test_from_bundle_with_dry_run_is_a_usage_error(
     run = zoopm("install", "--from-bundle", good_bundle, "--dry-run", project=target)
     missing = zoopm("install", "--from-bundle", tmp_path / "nothing.tar", project=target)
     directory = zoopm("install", "--from-bundle", tmp_path, project=target)
+    mode = zoopm("install", "--from-bundle", good_bundle, "--link-mode", "wormhole", project=target)
 
     refused(run, "cannot be combined with --dry-run", code=2)
     refused(missing, "nothing.tar: no such file", code=2)
     refused(directory, "not a regular file", code=2)
+    refused(mode, "--link-mode: 'wormhole'", code=2)
     assert listing(target) == []
 
 
@@ -640,6 +642,36 @@ def test_ctrl_c_while_installing_from_a_bundle_writes_nothing_and_the_next_run_c
     assert store_problems(tmp_path / "home") == []
     ok(zoopm("install", "--from-bundle", good_bundle, project=target))
     assert tree(target / "models") == tree(tmp_path / "maker" / "models")
+
+
+class _Meanwhile(NullReporter):
+    """Someone writes the bundle's file while zoopm writes the bundle."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def transfer(self, label: str, total: int | None) -> Progress:
+        self.path.write_bytes(b"written meanwhile")
+        return super().transfer(label, total)
+
+
+def test_a_file_that_appears_while_bundling_is_left_alone_without_force(
+    tmp_path: Path, zoopm: Zoopm, tiny_net: Path
+) -> None:
+    from zoopm.errors import UsageError
+
+    project = local_project(tmp_path / "proj", tiny_net)
+    ok(zoopm("lock", project=project))
+    out = tmp_path / "out"
+    out.mkdir()
+
+    meanwhile = _Meanwhile(out / "b.tar")
+    appeared = pytest.raises(UsageError, match="appeared while the bundle was written")
+    with Project(project, reporter=meanwhile) as api, appeared:
+        api.bundle(out / "b.tar")
+
+    assert listing(out) == ["b.tar"]
+    assert (out / "b.tar").read_bytes() == b"written meanwhile"
 
 
 def test_temp_files_of_a_killed_bundle_run_are_swept_and_a_live_ones_kept(

@@ -153,7 +153,9 @@ def write_bundle_file(
     _sweep_temps(target)
     for attempt in (1, 2):
         try:
-            size = _write_once(target, head, blobs, store=store, reporter=reporter, token=token)
+            size = _write_once(
+                target, head, blobs, store=store, force=force, reporter=reporter, token=token
+            )
             break
         except _Rotten as rotten:
             if attempt == 2:
@@ -198,6 +200,7 @@ def _write_once(
     blobs: dict[str, LockedFile],
     *,
     store: Store,
+    force: bool,
     reporter: Reporter,
     token: CancelToken,
 ) -> int:
@@ -236,7 +239,7 @@ def _write_once(
             size = write_bundle(out, head, contents)
             out.flush()
             os.fsync(out.fileno())
-        _publish(temp, target)
+        _publish(temp, target, force=force)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
@@ -260,24 +263,30 @@ def _create_temp(target: Path) -> tuple[Path, int]:
             raise from_os_error(exc, target.parent) from None
 
 
-def _publish(temp: Path, target: Path) -> None:
-    """Renames temp to target; without force (target absent when checked) never over a file
-    that appeared meanwhile: a hard link fails rather than replace."""
+def _publish(temp: Path, target: Path, *, force: bool) -> None:
+    """Renames temp to target. Without force never over a file that appeared meanwhile: a
+    hard link fails rather than replace (where the file system has none, the rename follows a
+    last look). With force a file or symlink there is replaced, never written through."""
     try:
-        if not os.path.lexists(target):
-            try:
-                os.link(temp, target, follow_symlinks=False)
-            except FileExistsError:
+        if force:
+            os.replace(temp, target)
+            return
+        try:
+            os.link(temp, target, follow_symlinks=False)
+        except FileExistsError:
+            raise UsageError(
+                f"{target}: appeared while the bundle was written; it was left alone",
+                hint="add --force to replace it, or name another file",
+            ) from None
+        except OSError:
+            if os.path.lexists(target):
                 raise UsageError(
                     f"{target}: appeared while the bundle was written; it was left alone",
                     hint="add --force to replace it, or name another file",
                 ) from None
-            except OSError:
-                os.replace(temp, target)  # a file system without hard links
-                return
-            temp.unlink()
+            os.replace(temp, target)
             return
-        os.replace(temp, target)  # --force; a symlink there is replaced, never followed
+        temp.unlink()
     except OSError as exc:
         raise from_os_error(exc, target) from None
 
