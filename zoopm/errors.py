@@ -111,6 +111,12 @@ class SourceError(ZoopmError):
     default_hint = "pin another revision, or ask the model's author to fix it"
 
 
+class BundleError(ZoopmError):
+    """An offline bundle is damaged, is not one zoopm wrote, or does not match the project."""
+
+    default_hint = "make the bundle again with 'zoopm bundle' (docs/bundles.md)"
+
+
 class RateLimitError(NetworkError):
     """GitHub refused the request because the API rate limit is used up."""
 

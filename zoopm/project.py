@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from zoopm.index import Index, IndexEntry
     from zoopm.network.github_api import GitHubClient
     from zoopm.network.net import HttpClient
+    from zoopm.operations.bundle import BundleInstalled, BundleWritten
     from zoopm.operations.caffe.adopt import Verdict
     from zoopm.operations.caffe.binary import BinaryResult
     from zoopm.operations.caffe.gistfetch import FetchedGist
@@ -112,6 +113,7 @@ class Project:
         self._github_client: GitHubClient | None = None
         self._exclusive_depth = 0
         self._store_depth = 0
+        self._from_bundle = False
 
     @classmethod
     def discover(
@@ -410,6 +412,8 @@ class Project:
         for model in lock.models:
             if model.name not in placing or not _is_local(model):
                 continue
+            if self._from_bundle and not os.path.lexists(self.root / model.source_dict()["path"]):
+                continue  # a bundle carries the model's files; its directory stayed behind
             drift = local_drift(model, self.root)
             if drift:
                 shown = ", ".join(drift[:3]) + (
@@ -675,6 +679,123 @@ class Project:
             on_wait=self.reporter.info,
         ):
             return collect(self.store, self.reporter, dry_run=False)
+
+    # --- offline bundles: bundle, install --from-bundle (docs/bundles.md) ------------------
+
+    def bundle(self, target: Path, *, force: bool = False) -> BundleWritten:
+        """Writes zoo.toml, zoo.lock and every blob zoo.lock pins into one tar file, fetching
+        first what the store lacks. zoo.lock must be current; an existing target is replaced
+        only with force."""
+        from zoopm.operations.bundle import check_target, fill_store, write_bundle_file
+
+        path = (self.cwd / target).absolute()
+        text = read_manifest_text(self.manifest_path)
+        manifest = parse_manifest(text, self.manifest_path)
+        lock = self.read_lock()
+        if lock is None:
+            raise StaleLockError(
+                f"{LOCK_NAME}: missing", hint="run 'zoopm lock', then 'zoopm bundle' again"
+            )
+        changes = manifest_changes(manifest, lock)
+        if changes:
+            raise StaleLockError(
+                f"{LOCK_NAME} does not match {MANIFEST_NAME}: {', '.join(changes)}",
+                hint="run 'zoopm lock', then 'zoopm bundle' again",
+            )
+        check_target(path, force=force)
+        with self.using_store():
+
+            def refill() -> None:
+                fill_store(
+                    lock,
+                    store=self.store,
+                    fetcher=self._fetcher(manifest),
+                    project_root=self.root,
+                    jobs=self.settings.jobs,
+                    offline=self.settings.offline,
+                    token=self.token,
+                )
+
+            refill()
+            self._register()  # gc keeps what was fetched for the bundle
+            return write_bundle_file(
+                path,
+                text.encode("utf-8"),
+                render_lock(lock).encode("utf-8"),
+                lock,
+                store=self.store,
+                refill=refill,
+                force=force,
+                reporter=self.reporter,
+                token=self.token,
+            )
+
+    def install_from_bundle(self, bundle: Path, *, link_mode: str | None = None) -> BundleInstalled:
+        """Installs from a bundle with the network off: every blob verified into the store,
+        then zoo.lock installed as it is. In a directory without zoo.toml the bundle's zoo.toml
+        and zoo.lock are written first; in a project, the bundle's zoo.lock must equal its own
+        (or, without one, pin its zoo.toml)."""
+        from zoopm.errors import BundleError
+        from zoopm.operations.bundle import BundleInstalled, read_bundle_file
+
+        path = (self.cwd / bundle).absolute()
+        if link_mode is not None and link_mode not in LINK_MODES:
+            raise UsageError(f"--link-mode: {link_mode!r} is not one of {', '.join(LINK_MODES)}")
+        with self._offline(), self.exclusive():
+            has_manifest = os.path.lexists(self.manifest_path)
+            if not has_manifest and os.path.lexists(self.lock_path):
+                raise UsageError(
+                    f"{self.lock_path}: exists, but {MANIFEST_NAME} does not",
+                    hint="move zoo.lock away, or install the bundle in an empty directory",
+                )
+            mine = self.manifest() if has_manifest else None
+            my_lock = self.read_lock() if has_manifest else None
+
+            def judge(manifest: Manifest, lock: Lock) -> None:
+                if my_lock is not None and my_lock != lock:
+                    changes = lock_changes(my_lock, lock)
+                    raise BundleError(
+                        f"{path}: its zoo.lock differs from {self.lock_path} "
+                        f"({'; '.join(changes[:3])}); nothing was installed",
+                        hint="install the bundle in an empty directory, or bundle this "
+                        "project's zoo.lock",
+                    )
+                if mine is not None and my_lock is None and manifest_changes(mine, lock):
+                    raise BundleError(
+                        f"{path}: its zoo.lock does not pin {self.manifest_path} "
+                        f"({', '.join(manifest_changes(mine, lock))}); nothing was installed",
+                        hint="install the bundle in an empty directory",
+                    )
+
+            read = read_bundle_file(
+                path, store=self.store, judge=judge, reporter=self.reporter, token=self.token
+            )
+            wrote: list[str] = []
+            if not has_manifest:
+                atomic_write(self.manifest_path, read.head.zoo_toml)
+                wrote.append(MANIFEST_NAME)
+            if my_lock is None:
+                atomic_write(self.lock_path, read.head.zoo_lock)
+                wrote.append(LOCK_NAME)
+            result = self.install(frozen=True, link_mode=link_mode)
+        return BundleInstalled(
+            path, read.stored, read.present, read.stored_bytes, tuple(wrote), result
+        )
+
+    @contextlib.contextmanager
+    def _offline(self) -> Iterator[None]:
+        """Every network request refused while it is held (a client made before is set aside),
+        for an install from a bundle."""
+        saved = (self.settings, self._client, self._github_client)
+        self.settings = dataclasses.replace(self.settings, offline=True)
+        self._client = self._github_client = None
+        self._from_bundle = True
+        try:
+            yield
+        finally:
+            self.close()
+            self.settings, self._client, self._github_client = saved
+            self._from_bundle = False
 
     # --- editing zoo.toml: add, remove, update --------------------------------------------
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from zoopm import jsondoc
 from zoopm.cli.app import JobsOption, JsonOption, app, emit, run
+from zoopm.errors import UsageError
 from zoopm.formats.manifest import LocalSource
 from zoopm.project import Project
 from zoopm.ui import (
@@ -19,6 +21,9 @@ from zoopm.ui import (
     printable,
     relative,
 )
+
+if TYPE_CHECKING:
+    from zoopm.operations.bundle import BundleInstalled
 
 
 @app.command(short_help="Create a commented zoo.toml.")
@@ -100,6 +105,15 @@ def install(
     ] = False,
     jobs: JobsOption = None,
     as_json: JsonOption = False,
+    from_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-bundle",
+            metavar="FILE",
+            help="Install from a file 'zoopm bundle' wrote, with no network request "
+            "(in an empty directory: its zoo.toml and zoo.lock too).",
+        ),
+    ] = None,
 ) -> None:
     """Place every locked file under the models directory, fetching what the store lacks.
 
@@ -128,6 +142,15 @@ def install(
         return None
 
     def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
+        if from_bundle is not None:
+            if dry_run:
+                raise UsageError("--from-bundle cannot be combined with --dry-run")
+            installed = project.install_from_bundle(from_bundle, link_mode=link_mode)
+            if as_json:
+                return jsondoc.install_result(installed.install, reporter.warnings)
+            reporter.info(_bundle_summary(installed))
+            reporter.info(install_summary(installed.install))
+            return None
         if dry_run:
             return show_plan(project, reporter)
         result = project.install(frozen=frozen, link_mode=link_mode)
@@ -235,3 +258,13 @@ def update(
             reporter.info(f"{item.name}: {old} → {item.new[:12]}")
 
     run(ctx, action, jobs=jobs)
+
+
+def _bundle_summary(installed: BundleInstalled) -> str:
+    """What install --from-bundle took from the bundle, before the install's own line."""
+    wrote = f"; wrote {' and '.join(installed.wrote)}" if installed.wrote else ""
+    stored = installed.stored
+    return (
+        f"Read {relative(installed.path)}: {stored} new blob{'s' * (stored != 1)} in the store "
+        f"({human_size(installed.stored_bytes)}), {installed.present} already there{wrote}"
+    )

@@ -1,7 +1,9 @@
-"""Commands that keep an installed project and the store honest: verify, gc."""
+"""Commands that keep an installed project and the store honest, and carry them to another
+machine: verify, gc, bundle."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -162,3 +164,28 @@ def _report_gc(result: GcResult, reporter: ConsoleReporter) -> None:
 
 def _plural(count: int, one: str, many: str | None = None) -> str:
     return f"{count} {one if count == 1 else (many or one + 's')}"
+
+
+@app.command(short_help="Write zoo.toml, zoo.lock and their files into one tar file.")
+def bundle(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The bundle to write (a tar file).", metavar="FILE")],
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+) -> None:
+    """Write zoo.toml, zoo.lock and every file they pin into FILE, for 'install --from-bundle'.
+
+    Examples:
+
+    \b
+      zoopm bundle models.tar                  # on a machine with the network
+      zoopm install --from-bundle models.tar   # on one without, in an empty directory
+    """
+
+    def action(project: Project, reporter: ConsoleReporter) -> None:
+        written = project.bundle(file, force=force)
+        reporter.info(
+            f"Wrote {relative(written.path)}: {models_text(written.models)}, "
+            f"{written.blobs} blob{'s' * (written.blobs != 1)} ({human_size(written.size)})"
+        )
+
+    run(ctx, action)

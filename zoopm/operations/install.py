@@ -376,20 +376,44 @@ def apply_install(
 ) -> InstallResult:
     """Fetches every missing blob first: a failed download leaves the models directory alone."""
     token = token if token is not None else CancelToken()
-    local, remote = _split_by_origin(plan.fetch, project_root)
+    fetch_missing(
+        plan.fetch,
+        store=store,
+        fetcher=fetcher,
+        project_root=project_root,
+        jobs=jobs,
+        offline=offline,
+        token=token,
+    )
+    materialiser = _Materialiser(
+        plan, store, fetcher, link_mode=link_mode, token=token, project_root=project_root
+    )
+    return materialiser.run(reporter)
+
+
+def fetch_missing(
+    actions: tuple[FileAction, ...],
+    *,
+    store: Store,
+    fetcher: Fetcher,
+    project_root: Path,
+    jobs: int,
+    offline: bool,
+    token: CancelToken,
+) -> None:
+    """Puts the blob of each action into the store: from its local model directory when that
+    still has the file, else downloaded (in parallel); offline, a download is an error naming
+    every file missing."""
+    local, remote = _split_by_origin(actions, project_root)
     if offline and remote:
         listed = ", ".join(f"{a.label} ({a.file.size:,} bytes)" for a in remote[:5])
         more = f" and {len(remote) - 5} more" if len(remote) > 5 else ""
         raise OfflineError(f"offline: {len(remote)} file(s) are not in the store: {listed}{more}")
     run_tasks([functools.partial(_download, a, fetcher) for a in remote], jobs, token)
-    for action in plan.fetch:
+    for action in actions:
         if action in local and not store.has(action.file.sha256, action.file.size):
             token.check()
             _ingest(action, local[action], store, fetcher)
-    materialiser = _Materialiser(
-        plan, store, fetcher, link_mode=link_mode, token=token, project_root=project_root
-    )
-    return materialiser.run(reporter)
 
 
 class _Materialiser:
