@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import FIXTURES, GitHubEmulator
 from tests.support.projects import REPO, mirrors_for
@@ -116,3 +119,86 @@ def test_the_command_reference_has_every_command_with_its_usage_options_and_exam
     assert "- `--frozen`, `--locked`: Install zoo.lock as it is; exit 1 if it is stale." in page
     assert "zoopm fetch-gist [OPTIONS] ID[@REV] [DIR]" in page
     assert "zoopm download-binary models/bvlc_googlenet" in "".join(fenced(DOCS / "cli.md", "sh"))
+
+
+def test_every_error_class_has_a_section_saying_what_it_means_and_the_fix() -> None:
+    from zoopm.cli.troubleshooting import error_classes, missing_sections, stray_sections
+
+    page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    classes = error_classes()
+
+    assert {"ZoopmError", "UsageError", "Refused", "GitHubNotFound"} <= set(classes)
+    assert missing_sections(page, classes) == [], "add '## Name': what it means, and the fix"
+    assert stray_sections(page, classes) == [], "a section names an error class that is gone"
+    for name in classes:
+        prose = _section(page, name).split("<!-- generated:")[0]
+        assert len(prose.split()) >= 20, f"## {name} needs words of its own: meaning and fix"
+
+
+def test_the_troubleshooting_message_lists_are_what_the_code_raises_today() -> None:
+    from zoopm.cli.troubleshooting import REGENERATE, regenerate
+
+    page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+
+    assert page == regenerate(page), f"docs/troubleshooting.md is not current: run `{REGENERATE}`"
+
+
+def test_the_regenerator_refuses_a_page_without_a_section_for_a_class(tmp_path: Path) -> None:
+    from zoopm.cli.troubleshooting import main
+
+    page = tmp_path / "troubleshooting.md"
+    text = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    text = text.replace("\n## BusyError\n", "\n## Busy processes\n")
+    page.write_text(text, encoding="utf-8")
+
+    code = main([str(page)])
+
+    assert code == 1
+    assert page.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize(
+    ("section", "args", "files"),
+    [
+        ("ManifestError", ["install"], {}),
+        ("ManifestError", ["lock"], {"zoo.toml": '[models]\nx = { gist = "abc", rev = "1" }\n'}),
+        ("UsageError", ["show", "nothing"], {"zoo.toml": "[models]\n", "zoo.lock": None}),
+        ("UsageError", ["add", "no such thing!"], {"zoo.toml": "[models]\n"}),
+        ("ConfigError", ["list"], {"zoo.toml": "[models]\n", "config.toml": "[defaults]\nx=1\n"}),
+    ],
+)
+def test_errors_zoopm_prints_are_listed_under_their_class(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    zoopm: Zoopm,
+    section: str,
+    args: list[str],
+    files: dict[str, str | None],
+) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    for name, text in files.items():
+        if name == "config.toml":
+            (tmp_path / name).write_text(text or "", encoding="utf-8")
+            monkeypatch.setenv("ZOOPM_CONFIG", str(tmp_path / name))
+        elif text is not None:
+            (project / name).write_text(text, encoding="utf-8")
+    if "zoo.lock" in files:
+        assert zoopm("lock", project=project).exit_code == 0
+
+    run = zoopm(*args, project=project)
+
+    message = run.error_line.removeprefix("error: ")
+    assert run.exit_code != 0 and message, run.stderr
+    page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    templates = re.findall(r"^- `(.+?)`(?: — hint|$)", _section(page, section), re.MULTILINE)
+    patterns = [re.escape(t) for t in templates]
+    patterns = [re.sub(r"\\\{.*?\\\}", ".+", p) for p in patterns]
+    assert any(re.fullmatch(p, message) for p in patterns), (message, section)
+
+
+def _section(page: str, name: str) -> str:
+    """The text of the page's '## name' section, up to the next '## ' heading."""
+    start = page.index(f"\n## {name}\n")
+    end = page.find("\n## ", start + 1)
+    return page[start : end if end != -1 else len(page)]
