@@ -4,12 +4,14 @@
 
 The rule the page keeps (and tests/integration/test_docs_site.py checks):
 
-- every ZoopmError subclass defined anywhere in zoopm has a section headed `## ClassName`, with
+- ZoopmError and every subclass of it defined in zoopm has a section headed `## ClassName`, with
   words of its own saying what the error means and how to fix it;
 - below them, between `<!-- generated: ClassName -->` and `<!-- end generated -->`, the class's
   exit code and default hint, and every message template the code constructs it with: each
   call `ClassName(message, hint)` in zoopm's source, the message as written there (an f-string's
-  `{expression}` parts kept as they are), with its hint when the call gives one.
+  `{expression}` parts kept as they are, module constants filled in), with its hint when the
+  call gives one. A call `type(error)(…)` keeps the class of the error it wraps, which may be
+  any: its message is listed under ZoopmError.
 """
 
 from __future__ import annotations
@@ -71,8 +73,7 @@ def messages(names: set[str]) -> dict[str, list[Message]]:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
-            callee = node.func
-            name = callee.id if isinstance(callee, ast.Name) else getattr(callee, "attr", None)
+            name = _class_called(node.func)
             if name not in names:
                 continue
             keywords = {k.arg: k.value for k in node.keywords if k.arg is not None}
@@ -88,6 +89,21 @@ def messages(names: set[str]) -> dict[str, list[Message]]:
             )
     order = lambda m: (m.template, m.hint or "")  # noqa: E731
     return {name: sorted(items, key=order) for name, items in found.items()}
+
+
+def _class_called(callee: ast.expr) -> str | None:
+    """The class a call constructs; `type(error)(…)` keeps error's class: any, so ZoopmError."""
+    if isinstance(callee, ast.Name):
+        return callee.id
+    if isinstance(callee, ast.Attribute):
+        return callee.attr
+    if (
+        isinstance(callee, ast.Call)
+        and isinstance(callee.func, ast.Name)
+        and callee.func.id == "type"
+    ):
+        return "ZoopmError"
+    return None
 
 
 def _constants(relative: Path) -> dict[str, str]:
@@ -140,7 +156,7 @@ def block(cls: type[ZoopmError], found: list[Message]) -> str:
             hint = "" if item.hint is None else f" — hint: {_code(item.hint)}"
             lines.append(f"- {_code(item.template)}{hint}")
     else:
-        lines.append("zoopm raises no message of this class itself; its subclasses' follow.")
+        lines.append("zoopm constructs no error of this class itself.")
     lines += ["", "<!-- end generated -->", ""]
     return "\n".join(lines)
 
