@@ -202,3 +202,38 @@ def _section(page: str, name: str) -> str:
     start = page.index(f"\n## {name}\n")
     end = page.find("\n## ", start + 1)
     return page[start : end if end != -1 else len(page)]
+
+
+NIN = "d802a5849de39225bcc6"
+
+
+@pytest.mark.parametrize("rescued_is_right", [True, False])
+def test_a_model_whose_host_is_gone_installs_from_a_rescued_copy_as_mirrors_md_says(
+    tmp_path: Path, github: GitHubEmulator, zoopm: Zoopm, rescued_is_right: bool
+) -> None:
+    # The NIN gist's readme names http://models.zoopm.invalid/nin/…, a host that never answers.
+    rescued = tmp_path / "rescued"
+    rescued.mkdir()
+    binary = (FIXTURES / "binaries" / "nin_imagenet.caffemodel").read_bytes()
+    (rescued / "nin_imagenet.caffemodel").write_bytes(
+        binary if rescued_is_right else binary[:-1] + b"!"
+    )
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "zoo.toml").write_text(
+        f'[models]\n\n[mirrors]\n"http://models.zoopm.invalid/nin/" = "{rescued.as_uri()}/"\n',
+        encoding="utf-8",
+    )
+
+    run = zoopm("add", f"gist:{NIN}", "--name", "nin", project=project)
+
+    placed = project / "models" / "nin" / "nin_imagenet.caffemodel"
+    if rescued_is_right:
+        assert run.exit_code == 0, run.stderr
+        assert placed.read_bytes() == binary
+    else:
+        assert run.exit_code == 1, run.stderr
+        assert "all 2 URLs failed; first: file:" in run.error_line
+        assert "sha1 mismatch" in run.error_line
+        assert not placed.exists()
+        assert "nin =" not in (project / "zoo.toml").read_text(encoding="utf-8")
