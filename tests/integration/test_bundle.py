@@ -18,6 +18,7 @@ import pytest
 from tests.support.cli import Run, Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import FIXTURES, GitHubEmulator
+from tests.support.memory import peak_rss_mib
 from tests.support.projects import REPO, mirrors_for, write_project
 from zoopm import Project
 from zoopm.reporting import NullReporter, Progress
@@ -700,28 +701,6 @@ def test_temp_files_of_a_killed_bundle_run_are_swept_and_a_live_ones_kept(
 # --- bounds -------------------------------------------------------------------------------------
 
 
-def _peak_rss_mib(
-    args: list[str], env: dict[str, str]
-) -> tuple[float, subprocess.CompletedProcess[str]]:
-    probe = (
-        "import resource, subprocess, sys\n"
-        "done = subprocess.run(sys.argv[1:])\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "sys.stderr.write(f'\\nPEAK_RSS_KIB={peak}\\n')\n"
-        "sys.exit(done.returncode)\n"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", probe, sys.executable, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    line = next(x for x in run.stderr.splitlines() if x.startswith("PEAK_RSS_KIB="))
-    return int(line.split("=", 1)[1]) / 1024, run
-
-
 @pytest.mark.slow
 def test_bundling_and_installing_a_large_model_keeps_memory_bounded(
     tmp_path: Path, tiny_net: Path, monkeypatch: pytest.MonkeyPatch
@@ -733,20 +712,20 @@ def test_bundling_and_installing_a_large_model_keeps_memory_bounded(
             out.write(block)
     project = local_project(tmp_path / "proj", tiny_net)
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    baseline, _ = _peak_rss_mib(["-c", "import zoopm.cli, zoopm.operations.bundle"], env)
+    baseline, _ = peak_rss_mib(["-c", "import zoopm.cli, zoopm.operations.bundle"], env)
     zoopm_cli = ["-m", "zoopm", "--no-progress"]
     lock = subprocess.run(
         [sys.executable, *zoopm_cli, "-C", str(project), "lock"], env=env, check=False
     )
     assert lock.returncode == 0
 
-    made, run = _peak_rss_mib([*zoopm_cli, "-C", str(project), "bundle", "big.tar"], env)
+    made, run = peak_rss_mib([*zoopm_cli, "-C", str(project), "bundle", "big.tar"], env)
     assert run.returncode == 0, run.stderr
     target = tmp_path / "target"
     target.mkdir()
     env["ZOOPM_HOME"] = str(tmp_path / "other-home")
     bundle = str(project / "big.tar")
-    read, run = _peak_rss_mib(
+    read, run = peak_rss_mib(
         [*zoopm_cli, "-C", str(target), "install", "--from-bundle", bundle], env
     )
 

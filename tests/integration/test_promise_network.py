@@ -4,8 +4,6 @@ mirrors are tried in turn, and a private repository's short-lived raw token is n
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 from tests.support.cli import Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import GitHubEmulator
+from tests.support.memory import peak_rss_mib
 from tests.support.projects import REPO, TINY_NET, serve_binary_elsewhere, write_project
 from zoopm.errors import Cancelled
 from zoopm.network.net import HttpClient
@@ -27,30 +26,6 @@ REV = "24f213c3a4317a61e03f223759704b8b09b931b0"
 REPO_REV = "5f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c"
 TOKEN = "ghp_PRIVATEtoken0123456789abcdefABCDEF"
 MiB = 1024 * 1024
-Completed = subprocess.CompletedProcess[str]
-
-
-def peak_rss_mib(args: list[str], env: dict[str, str]) -> tuple[float, Completed]:
-    """Runs a child python with args and returns its own peak RSS (not any earlier child's)."""
-    # A fresh parent per measurement: RUSAGE_CHILDREN is the maximum over every child ever
-    # waited for, so measuring from pytest itself would report the largest earlier child.
-    probe = (
-        "import resource, subprocess, sys\n"
-        "done = subprocess.run(sys.argv[1:])\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "sys.stderr.write(f'\\nPEAK_RSS_KIB={peak}\\n')\n"
-        "sys.exit(done.returncode)\n"
-    )
-    run = subprocess.run(
-        [sys.executable, "-c", probe, sys.executable, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    line = next(x for x in run.stderr.splitlines() if x.startswith("PEAK_RSS_KIB="))
-    return int(line.split("=", 1)[1]) / 1024, run
 
 
 def child_env() -> dict[str, str]:
