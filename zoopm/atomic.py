@@ -40,6 +40,23 @@ def atomic_write(
         fsync_dir(path.parent)
 
 
+def atomic_create(path: Path, data: bytes) -> None:
+    """Writes a new file at path, whole or not at all, only where nothing is: a file (or a
+    link) that appeared at path meanwhile is never replaced; FileExistsError says so."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = _create_temp(path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temp, path, follow_symlinks=False)  # fails where anything is, unlike a rename
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+    fsync_dir(path.parent)
+
+
 def _existing_mode(path: Path) -> int | None:
     """The permission bits of the regular file being replaced; None for anything else (a
     symlink planted there must not lend its target's mode to what replaces it)."""

@@ -771,16 +771,33 @@ class Project:
                 path, store=self.store, judge=judge, reporter=self.reporter, token=self.token
             )
             wrote: list[str] = []
+            # Only where nothing was when the bundle's lock was judged: a zoo.toml or zoo.lock
+            # written meanwhile (the read can take minutes) is the user's and stays.
             if not has_manifest:
-                atomic_write(self.manifest_path, read.head.zoo_toml)
+                self._create_from_bundle(self.manifest_path, read.head.zoo_toml, path)
                 wrote.append(MANIFEST_NAME)
             if my_lock is None:
-                atomic_write(self.lock_path, read.head.zoo_lock)
+                self._create_from_bundle(self.lock_path, read.head.zoo_lock, path)
                 wrote.append(LOCK_NAME)
             result = self.install(frozen=True, link_mode=link_mode)
         return BundleInstalled(
             path, read.stored, read.present, read.stored_bytes, tuple(wrote), result
         )
+
+    def _create_from_bundle(self, target: Path, data: bytes, bundle: Path) -> None:
+        from zoopm.atomic import atomic_create
+        from zoopm.errors import BundleError, from_os_error
+
+        try:
+            atomic_create(target, data)
+        except FileExistsError:
+            raise BundleError(
+                f"{target}: appeared while {bundle} was read; it was left alone, and nothing "
+                "was installed (the store keeps the bundle's verified blobs)",
+                hint="run the command again: the bundle is judged against that file then",
+            ) from None
+        except OSError as exc:
+            raise from_os_error(exc, target) from None
 
     @contextlib.contextmanager
     def _offline(self) -> Iterator[None]:

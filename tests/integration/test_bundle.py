@@ -21,6 +21,7 @@ from tests.support.github import FIXTURES, GitHubEmulator
 from tests.support.memory import peak_rss_mib
 from tests.support.projects import REPO, mirrors_for, write_project
 from zoopm import Project
+from zoopm.errors import BundleError
 from zoopm.reporting import NullReporter, Progress
 
 NIN = "d802a5849de39225bcc6"
@@ -688,8 +689,8 @@ def test_temp_files_of_a_killed_bundle_run_are_swept_and_a_live_ones_kept(
         text=True,
         check=True,
     )
-    killed = tmp_path / f".b.tar.zoopm-bundle-{host_tag()}-{dead.stdout.strip()}-00ab.tmp"
-    live = tmp_path / f".b.tar.zoopm-bundle-{host_tag()}-{os.getppid()}-00cd.tmp"
+    killed = tmp_path / f".zoopm-bundle-{host_tag()}-{dead.stdout.strip()}-00ab.tmp"
+    live = tmp_path / f".zoopm-bundle-{host_tag()}-{os.getppid()}-00cd.tmp"
     killed.write_bytes(b"half")
     live.write_bytes(b"half")
 
@@ -733,3 +734,90 @@ def test_bundling_and_installing_a_large_model_keeps_memory_bounded(
     assert (target / "models" / "tiny" / "weights.bin").stat().st_size == 192 * MiB
     print(f"baseline {baseline:.0f} MiB, bundle {made:.0f} MiB, install {read:.0f} MiB")
     assert made < baseline + 80 and read < baseline + 80
+
+
+# --- review mends -------------------------------------------------------------------------------
+
+
+def _with_size_field(data: bytes, field: bytes) -> bytes:
+    """data's first tar header with its size field set to field, and its checksum made right."""
+    block = bytearray(data[:512])
+    block[124:136] = field.ljust(12, b"\0")
+    block[148:156] = b" " * 8
+    block[148:156] = f"{sum(block):06o}\0 ".encode()
+    return bytes(block) + data[512:]
+
+
+@pytest.mark.parametrize("field", [b"-0000000001", b"-2", b"+0000000001", b"0_1"])
+def test_a_size_with_a_sign_or_underscore_is_refused_in_one_line_not_read_to_the_end(
+    tmp_path: Path, zoopm: Zoopm, good_bundle: Path, field: bytes
+) -> None:
+    bundle = tmp_path / "signed.tar"
+    bundle.write_bytes(_with_size_field(good_bundle.read_bytes(), field) + b"junk" * 4096)
+    target = tmp_path / "target"
+    target.mkdir()
+
+    run = zoopm("install", "--from-bundle", bundle, project=target)
+
+    refused(run, "has an unreadable size")
+    assert "internal error" not in run.stderr
+    assert listing(target) == []
+
+
+def test_a_zoo_toml_written_while_the_bundle_is_read_is_left_alone(
+    tmp_path: Path, zoopm: Zoopm, good_bundle: Path
+) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    mine = b'# my own project file\n[project]\nmodels-dir = "mine"\n'
+
+    class _WritesMeanwhile(NullReporter):
+        def transfer(self, label: str, total: int | None) -> Progress:
+            if label.startswith("reading") and not (target / "zoo.toml").exists():
+                (target / "zoo.toml").write_bytes(mine)
+            return super().transfer(label, total)
+
+    with Project(target, reporter=_WritesMeanwhile()) as api, pytest.raises(BundleError) as caught:
+        api.install_from_bundle(good_bundle)
+
+    assert "appeared while" in caught.value.message
+    assert (target / "zoo.toml").read_bytes() == mine
+    assert not (target / "models").exists()
+
+
+def test_a_model_kept_in_its_own_directory_travels_in_a_bundle_and_installs_again(
+    tmp_path: Path, zoopm: Zoopm, tiny_net: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    maker = tmp_path / "maker"
+    (maker / "models").mkdir(parents=True)
+    tiny_net.rename(maker / "models" / "tiny")
+    write_project(maker, {"tiny": '{ path = "models/tiny" }'})
+    ok(zoopm("install", project=maker))
+    ok(zoopm("bundle", tmp_path / "b.tar", project=maker))
+    use_home(monkeypatch, tmp_path / "offline-home")
+    refuse_every_host(monkeypatch)
+    target = tmp_path / "target"
+    target.mkdir()
+
+    ok(zoopm("install", "--from-bundle", tmp_path / "b.tar", project=target))
+    again = zoopm("install", project=target)
+    removed = zoopm("remove", "tiny", project=target)
+
+    assert again.exit_code == 0, again.stderr
+    assert tree(target / "models" / "tiny") == tree(maker / "models" / "tiny")
+    weights = target / "models" / "tiny" / "tiny_net.caffemodel"
+    assert weights.stat().st_nlink == 1 and os.access(weights, os.W_OK)  # a copy, the user's
+    assert removed.exit_code == 0, removed.stderr
+    assert weights.exists()  # the model's own directory: never removed
+
+
+def test_a_bundle_file_name_as_long_as_the_disk_allows_is_written(
+    tmp_path: Path, zoopm: Zoopm, tiny_net: Path
+) -> None:
+    project = local_project(tmp_path / "proj", tiny_net)
+    ok(zoopm("lock", project=project))
+    name = "a" * 251 + ".tar"
+
+    ok(zoopm("bundle", tmp_path / name, project=project))
+
+    assert (tmp_path / name).is_file()

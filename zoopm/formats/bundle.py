@@ -45,6 +45,7 @@ _USTAR_MAX_SIZE = 8**11 - 1  # eleven octal digits
 _MAX_PAX = 4096
 _PAX_KEYS_IGNORED = ("mtime", "atime", "ctime")
 _PAX_RECORD = re.compile(rb"(\d+) ")
+_OCTAL = re.compile(rb"[0-7]*")
 
 
 @dataclass(frozen=True)
@@ -395,10 +396,10 @@ class _Reader:
         field = block[124:136]
         if field[0] & 0x80:
             raise self.refuse(f"entry {shown(name)} has a size zoopm does not write (base-256)")
-        try:
-            size = int(field.rstrip(b"\0 ").decode("ascii").strip() or "0", 8)
-        except ValueError:
-            raise self.refuse(f"entry {shown(name)} has an unreadable size") from None
+        digits = field.rstrip(b"\0 ").strip()
+        if not _OCTAL.fullmatch(digits):  # int() takes a sign, '_' and '+': a size has none
+            raise self.refuse(f"entry {shown(name)} has an unreadable size")
+        size = int(digits or b"0", 8)
         return name, size, block[156:157]
 
     def _parse_pax(self, data: bytes) -> tuple[int | None, str | None]:
@@ -419,7 +420,7 @@ class _Reader:
             except UnicodeDecodeError:
                 raise self.refuse("holds a pax header that is not UTF-8") from None
             if text_key == "size":
-                if not text.isdigit() or len(text) > 20:
+                if not (text.isascii() and text.isdigit()) or len(text) > 20:
                     raise self.refuse("holds a pax size that is not a byte count")
                 size = int(text)
             elif text_key == "path":

@@ -43,7 +43,8 @@ from zoopm.storage.store import Expected, Store
 from zoopm.tasks import CancelToken
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-_TEMP = re.compile(r"\.(.+)\.zoopm-bundle-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]+\.tmp")
+# Not named after FILE: a name of 240 bytes, valid itself, would overflow once decorated.
+_TEMP = re.compile(r"\.zoopm-bundle-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]+\.tmp")
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ def _write_once(
 def _create_temp(target: Path) -> tuple[Path, int]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
-        name = f".{target.name}.zoopm-bundle-{host_tag()}-{os.getpid()}-{os.urandom(4).hex()}.tmp"
+        name = f".zoopm-bundle-{host_tag()}-{os.getpid()}-{os.urandom(4).hex()}.tmp"
         temp = target.parent / name
         try:
             return temp, os.open(temp, flags, 0o666)
@@ -298,9 +299,8 @@ def _sweep_temps(target: Path) -> None:
             match = _TEMP.fullmatch(entry.name)
             if (
                 match
-                and match.group(1) == target.name
-                and match.group(2) == host_tag()
-                and not pid_alive(int(match.group(3)))
+                and match.group(1) == host_tag()
+                and not pid_alive(int(match.group(2)))
                 and entry.is_file(follow_symlinks=False)
             ):
                 with contextlib.suppress(OSError):

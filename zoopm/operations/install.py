@@ -76,6 +76,9 @@ class InstallPlan:
     # Local models whose source is their own directory under models-dir (zoopm import): zoopm
     # writes nothing there, it only adopts the files, which stay the user's.
     in_place: frozenset[str] = frozenset()
+    # Of those, the ones whose directory is not there at all (a fresh checkout, a bundle): their
+    # files are placed as plain copies and adopted, the user's from then on, never zoopm's.
+    restore: frozenset[str] = frozenset()
 
     @property
     def nothing_to_do(self) -> bool:
@@ -127,6 +130,7 @@ def plan_install(
     keep: list[tuple[str, str]] = []
     refresh: list[tuple[str, str]] = []
     with ModelsTree(models_dir, store.blob_path) as tree:
+        restore = frozenset(name for name in in_place if tree.lstat(name) is None)
         for model in lock.models:
             for file in model.files:
                 action = FileAction(model, file, models_dir / model.name / file.path)
@@ -138,7 +142,7 @@ def plan_install(
                     if kept == "refresh":
                         refresh.append((model.name, file.path))
                     continue
-                if model.name in in_place:
+                if model.name in in_place and model.name not in restore:
                     _check_in_place(tree, action)
                     to_place.append(action)  # adopted as it is: nothing to fetch or write
                     continue
@@ -172,6 +176,7 @@ def plan_install(
         tuple(refresh),
         project,
         in_place,
+        restore,
     )
 
 
@@ -183,9 +188,16 @@ def _in_place(lock: Lock, models_dir: Path, project: str | None) -> frozenset[st
     names = set()
     for model in lock.models:
         source = model.source_dict()
-        if set(source) == {"path"} and _same_path(root / source["path"], models_dir / model.name):
+        if set(source) == {"path"} and _same_place(root / source["path"], models_dir / model.name):
             names.add(model.name)
     return frozenset(names)
+
+
+def _same_place(a: Path, b: Path) -> bool:
+    """Whether a and b name one directory, also while neither is there yet."""
+    if os.path.lexists(a) and os.path.lexists(b):
+        return _same_path(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _refuse_placed_in_place(record: Record, in_place: frozenset[str], models_dir: Path) -> None:
@@ -543,7 +555,8 @@ class _Materialiser:
 
     def _place(self, tree: ModelsTree, action: FileAction) -> None:
         file = action.file
-        if action.model.name in self.plan.in_place:
+        restoring = action.model.name in self.plan.restore
+        if action.model.name in self.plan.in_place and not restoring:
             # The user's own directory: judged again now, adopted as it is, never written.
             _check_in_place(tree, action)
             adopted = tree.adopt(action.rel, file.sha256)
@@ -579,6 +592,12 @@ class _Materialiser:
             blob = self.store.prove(file.sha256, file.size, file.sha1)
             if blob is None:
                 raise IntegrityError(f"{action.label}: the store cannot keep a verified copy")
+        if restoring:
+            # A model's own directory, not there at all: made of plain copies (never a link
+            # into the store, which an edit there would change) and adopted, the user's.
+            done = tree.place(blob, action.rel, file.sha256, "copy", None, adopt=True)
+            self._set(action, dataclasses.replace(done, how=ADOPTED))
+            return
         before = self.plan.record.placed(action.model.name, file.path)
         # A file that was the user's stays theirs when it holds the newly locked bytes (a model
         # imported in place and edited, then locked): adopted again, never replaced by a link.

@@ -40,9 +40,13 @@ def pid_alive(pid: int) -> bool:
 
 @functools.cache
 def host_tag() -> str:
-    """A short tag of this machine's name, put in temp file names: a store or models directory
-    shared with another machine or container is never swept of that one's live files."""
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+    """A short tag of this machine's name and process-id namespace, put in temp file names: a
+    store or models directory shared with another machine or container (even one with the
+    same host name, whose process ids this one cannot see) is never swept of its live files."""
+    namespace = ""
+    with contextlib.suppress(OSError):
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    return hashlib.sha256(f"{socket.gethostname()}\0{namespace}".encode()).hexdigest()[:8]
 
 
 @contextlib.contextmanager
