@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 from types import FrameType
@@ -12,12 +14,41 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 
 
+class _Stop:
+    """Whether a signal has begun stopping this process."""
+
+    begun = False
+
+
 def _on_sigint(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(EXIT_SIGINT, "interrupted")
+    _stop(EXIT_SIGINT, "interrupted")
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(EXIT_SIGTERM, "terminated")
+    _stop(EXIT_SIGTERM, "terminated")
+
+
+def _stop(code: int, what: str) -> None:
+    if _Stop.begun:
+        # Noted and let be: raised again in the middle of the cleanup the first signal
+        # started, it would cut it short (a temp file left, a traceback, no JSON document).
+        return
+    from zoopm import jsondoc
+
+    if jsondoc.defer_signal(code, what):
+        return  # the JSON document is being written: the signal acts once it is whole
+    _Stop.begun = True
+    raise Interrupted(code, what)
+
+
+def _leave(code: int) -> None:
+    """Ends the process after a signal began stopping it: past this point Python's own shutdown
+    gives the signals back their default action, and one more would kill it (exit -2)."""
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def main() -> None:
@@ -34,13 +65,18 @@ def main() -> None:
 
         cli_main()
     except Interrupted as stop:
+        _Stop.begun = True
         print(f"error: {stop.what}", file=sys.stderr)
         print(f"hint: {INTERRUPTED_HINT}", file=sys.stderr)
         from zoopm import jsondoc
 
         if jsondoc.asked(sys.argv[1:]):
             jsondoc.emit(jsondoc.error(stop.what, INTERRUPTED_HINT, "Interrupted", stop.exit_code))
-        sys.exit(stop.exit_code)
+        _leave(stop.exit_code)
+    except SystemExit as done:
+        if _Stop.begun:
+            _leave(done.code if isinstance(done.code, int) else 1)
+        raise
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ command-line framework loads (zoopm/fastpath.py).
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,9 +30,12 @@ Document = dict[str, Any] | list[Any]
 
 
 class _Printed:
-    """Set once a document is on stdout: a signal arriving after it must not add a second one."""
+    """Set once a document is on stdout: a signal arriving after it must not add a second one;
+    while it is written, a signal waits (deferred: its exit code and what it did)."""
 
     done = False
+    writing = False
+    deferred: tuple[int, str] | None = None
 
 
 def asked(argv: Sequence[str]) -> bool:
@@ -51,10 +56,47 @@ def emit(document: Document) -> None:
     """Prints document as the one JSON document on stdout, unless one was printed already."""
     if _Printed.done:
         return
-    _Printed.done = True
     # ASCII only: a name with a bidi override or an escape cannot reorder or hide text when the
     # document is shown on a terminal.
-    print(json.dumps(document, indent=2), flush=True)
+    text = json.dumps(document, indent=2) + "\n"
+    # Ctrl-C and SIGTERM wait until the whole document is out (defer_signal): a signal in the
+    # middle would cut it short, and its own error document could not follow a half-printed one.
+    _Printed.done = True
+    _Printed.writing = True
+    try:
+        _write_whole(text)
+    finally:
+        _Printed.writing = False
+    deferred, _Printed.deferred = _Printed.deferred, None
+    if deferred is not None:
+        from zoopm.errors import Interrupted
+
+        raise Interrupted(*deferred)
+
+
+def _write_whole(text: str) -> None:
+    """text on stdout, all of it. Straight to the file descriptor, looping over partial writes:
+    a signal landing in a write to a full pipe made sys.stdout.write drop what was left (seen
+    with CPython 3.11), though its handler only noted the signal."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        sys.stdout.write(text)  # not a file (a test's capture): nothing to interrupt
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()
+    view = memoryview(text.encode("utf-8"))
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def defer_signal(code: int, what: str) -> bool:
+    """True when a document is being written: the signal (its exit code and what it did) is
+    kept and raised as Interrupted once the document is whole."""
+    if not _Printed.writing:
+        return False
+    _Printed.deferred = (code, what)
+    return True
 
 
 def error(message: str, hint: str, kind: str, exit_code: int) -> dict[str, Any]:
@@ -335,3 +377,5 @@ def publish(result: PublishResult, warnings: Sequence[str]) -> dict[str, Any]:
 def begin() -> None:
     """A new command starts: it may print its one document (tests run many in one process)."""
     _Printed.done = False
+    _Printed.writing = False
+    _Printed.deferred = None

@@ -555,7 +555,10 @@ class Project:
         manifest = self.manifest()
         mode = self.link_mode(manifest, link_mode)
         if mode not in LINK_MODES:
-            raise UsageError(f"--link-mode: {mode!r} is not one of {', '.join(LINK_MODES)}")
+            raise UsageError(
+                f"--link-mode: {mode!r} is not one of {', '.join(LINK_MODES)}",
+                hint="run 'zoopm install --help' for its options",
+            )
         if not self._exclusive_depth:
             # The no-op path takes no lock and writes nothing but its witness under ZOOPM_HOME;
             # real work plans again under the lock.
@@ -740,7 +743,10 @@ class Project:
 
         path = (self.cwd / bundle).absolute()
         if link_mode is not None and link_mode not in LINK_MODES:
-            raise UsageError(f"--link-mode: {link_mode!r} is not one of {', '.join(LINK_MODES)}")
+            raise UsageError(
+                f"--link-mode: {link_mode!r} is not one of {', '.join(LINK_MODES)}",
+                hint="run 'zoopm install --help' for its options",
+            )
         with self._offline(), self.exclusive():
             has_manifest = os.path.lexists(self.manifest_path)
             if not has_manifest and os.path.lexists(self.lock_path):

@@ -8,6 +8,7 @@ other command through cli/app.py, so both fail alike.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -32,6 +33,8 @@ from zoopm.ui import ConsoleReporter, error_lines, human_size
 
 T = TypeVar("T")
 
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a reader gone early
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -92,6 +95,12 @@ def run(options: RunOptions, action: Callable[[Project, ConsoleReporter], T]) ->
             return action(project, reporter)
     except ZoopmError as error:
         _fail(reporter, error, options.json)
+    except BrokenPipeError:
+        # stdout was closed early ('zoopm search x | head -1'): nothing to say to anyone. Its
+        # buffered rest goes nowhere, and the exit code is a SIGPIPE's, as git and ls give.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise Finished(EXIT_BROKEN_PIPE) from None
     except OSError as exc:
         # The library wraps the OS errors it expects; any other is still the user's to fix.
         _fail(reporter, from_os_error(exc), options.json)

@@ -216,27 +216,28 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], no_color:
     head = [printable(header) for header in headers]
     body = [[printable(cell) for cell in row] for row in rows]
     console = Console(no_color=no_color, highlight=False, emoji=False, markup=False)
-    if not console.is_terminal:
-        widths = [max(cell_len(row[i]) for row in [head, *body]) for i in range(len(head))]
-        for row in [head, *body]:
-            padded = (
-                cell + " " * (width - cell_len(cell))
-                for cell, width in zip(row, widths, strict=True)
-            )
-            print("  ".join(padded).rstrip())
-        return
     # Every column but the last gets its natural width while the last keeps 30 cells; past
-    # that, the widest middle column (a source) gives way first, shortened with an ellipsis,
-    # and the first (the names people type) last.
+    # that, the widest middle column (a source) gives way, down to 12 cells, shortened with an
+    # ellipsis. The names people type never do: a terminal too narrow for them and the last
+    # column gets the lines a pipe gets, long but whole.
     gaps = 2 * (len(head) - 1)
     widths = [max(cell_len(row[i]) for row in [head, *body]) for i in range(len(head) - 1)]
     room = console.width - gaps - min(30, max(cell_len(row[-1]) for row in [head, *body]))
     while widths and sum(widths) > room:
         middle = [i for i in range(1, len(widths)) if widths[i] > 12]
-        widest = max(middle or range(len(widths)), key=lambda i: widths[i])
-        if widths[widest] <= 8:
+        if not middle:
             break
+        widest = max(middle, key=lambda i: widths[i])
         widths[widest] -= 1
+    if not console.is_terminal or sum(widths) > room:
+        natural = [max(cell_len(row[i]) for row in [head, *body]) for i in range(len(head))]
+        for row in [head, *body]:
+            padded = (
+                cell + " " * (width - cell_len(cell))
+                for cell, width in zip(row, natural, strict=True)
+            )
+            print("  ".join(padded).rstrip())
+        return
     table = Table(box=None, pad_edge=False, show_edge=False)
     for index, header in enumerate(head):
         last = index == len(head) - 1

@@ -821,3 +821,32 @@ def test_a_bundle_file_name_as_long_as_the_disk_allows_is_written(
     ok(zoopm("bundle", tmp_path / name, project=project))
 
     assert (tmp_path / name).is_file()
+
+
+def test_install_from_a_bundle_with_json_counts_what_the_bundle_added_to_the_store(
+    tmp_path: Path, zoopm: Zoopm, good_bundle: Path
+) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+
+    run = zoopm("install", "--from-bundle", good_bundle, "--json", project=target)
+
+    document = __import__("json").loads(run.stdout)
+    assert run.exit_code == 0, run.stderr
+    assert document["fetched_blobs"] == len(stored_blobs(tmp_path / "home")) > 0
+    assert document["fetched_bytes"] > 0
+
+
+def test_bundle_offline_names_what_the_store_lacks(
+    tmp_path: Path, zoopm: Zoopm, tiny_net: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = local_project(tmp_path / "proj", tiny_net)
+    ok(zoopm("lock", project=project))
+    use_home(monkeypatch, tmp_path / "empty-home")
+    shutil.rmtree(tiny_net)
+
+    run = zoopm("bundle", "--offline", tmp_path / "b.tar", project=project)
+
+    assert run.exit_code == 1
+    assert "offline" in run.error_line
+    assert not (tmp_path / "b.tar").exists()

@@ -379,3 +379,82 @@ def test_ctrl_c_with_json_is_an_error_document_with_exit_130(
     error = json.loads(stdout)
     jsonschema.Draft202012Validator(schema("error")).validate(error)
     assert (error["kind"], error["exit_code"]) == ("Interrupted", 130)
+
+
+# --- signals and pipes: stdout stays one whole document -----------------------------------------
+
+
+def _big_index(project: Path, entries: int = 2000) -> None:
+    """An index whose `search ''` answer is far larger than a pipe's buffer."""
+    lines = ["version = 1"]
+    for i in range(entries):
+        lines += [
+            f"[models.m{i:05}]",
+            f'gist = "{i:020x}"',
+            f'description = "model {i} ' + "x" * 60 + '"',
+        ]
+    (project / "big-index.toml").write_text("\n".join(lines) + "\n")
+    manifest = project / "zoo.toml"
+    manifest.write_text(manifest.read_text() + '\n[[index]]\npath = "big-index.toml"\n')
+
+
+def test_sigterm_while_the_document_is_written_waits_for_its_end(project: Path) -> None:
+    _big_index(project)
+    started = subprocess.Popen(
+        [sys.executable, "-m", "zoopm", "-C", str(project), "search", "", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        bufsize=0,  # read(1) takes one byte, not a buffer's worth communicate() would not see
+    )
+    assert started.stdout is not None
+    first = started.stdout.read(1)  # the document has begun; the rest waits in a full pipe
+    time.sleep(0.3)
+    started.send_signal(signal.SIGTERM)
+    rest, stderr = started.communicate(timeout=60)
+
+    assert started.returncode == 143, stderr
+    found = json.loads(first + rest)  # one whole document: the answer, not cut short
+    assert {"m00000", "m01999"} <= {entry["name"] for entry in found}
+
+
+def test_a_second_signal_while_stopping_changes_nothing(
+    tmp_path: Path, tiny_net: Path, file_server: FileServer
+) -> None:
+    url = file_server.url("/models/tiny_net.caffemodel")
+    file_server.add_bytes("/models/tiny_net.caffemodel", serve_binary_elsewhere(tiny_net, url))
+    file_server.slow("/models/tiny_net.caffemodel", 5.0, times=5)
+    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    started = subprocess.Popen(
+        [sys.executable, "-m", "zoopm", "-C", str(project), "install", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not file_server.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+    started.send_signal(signal.SIGTERM)
+    for _ in range(20):  # a supervisor (or a hand on Ctrl-C) insisting
+        time.sleep(0.001)
+        started.send_signal(signal.SIGINT)
+    stdout, stderr = started.communicate(timeout=30)
+
+    assert started.returncode == 143, stderr
+    assert "Traceback" not in stderr
+    assert json.loads(stdout)["kind"] == "Interrupted"
+
+
+def test_a_reader_that_stops_early_ends_zoopm_quietly(project: Path) -> None:
+    _big_index(project)
+    piped = subprocess.run(
+        f"{sys.executable} -m zoopm -C {project} search '' | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        executable="/bin/bash",
+        check=False,
+    )
+
+    assert piped.stdout.split() == ["name", "source", "description"]
+    assert piped.stderr == ""

@@ -117,3 +117,21 @@ def test_help_fits_an_80_column_terminal(tmp_path: Path) -> None:
     assert all(len(line) <= 80 for line in run.stdout.splitlines())
     commands = run.stdout.split("Commands:", 1)[1].splitlines()
     assert not any(line.endswith("...") for line in commands)  # every summary whole
+
+
+def test_a_terminal_too_narrow_for_names_and_descriptions_gets_whole_lines_not_cut_names() -> None:
+    terminal = {"TTY_COMPATIBLE": "1", "NO_COLOR": "1", "COLUMNS": "40"}
+
+    run = zoopm_process("search", "vgg_cnn", env=terminal)
+
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in run.stdout.splitlines()]
+    assert run.returncode == 0, run.stderr
+    assert [line.split()[0] for line in lines[1:]] == [
+        "vgg_cnn_f",
+        "vgg_cnn_m",
+        "vgg_cnn_m_1024",
+        "vgg_cnn_m_128",
+        "vgg_cnn_m_2048",
+        "vgg_cnn_s",
+    ]
+    assert "…" not in run.stdout

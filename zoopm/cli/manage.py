@@ -144,10 +144,17 @@ def install(
     def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
         if from_bundle is not None:
             if dry_run:
-                raise UsageError("--from-bundle cannot be combined with --dry-run")
+                raise UsageError(
+                    "--from-bundle cannot be combined with --dry-run",
+                    hint="run 'zoopm install --from-bundle FILE' alone; it checks before it places",
+                )
             installed = project.install_from_bundle(from_bundle, link_mode=link_mode)
             if as_json:
-                return jsondoc.install_result(installed.install, reporter.warnings)
+                document = jsondoc.install_result(installed.install, reporter.warnings)
+                # What the store gained came from the bundle, not from a download.
+                document["fetched_blobs"] = installed.stored
+                document["fetched_bytes"] = installed.stored_bytes
+                return document
             reporter.info(_bundle_summary(installed))
             reporter.info(install_summary(installed.install))
             return None

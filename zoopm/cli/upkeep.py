@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def verify(
     ctx: typer.Context,
     names: Annotated[
-        list[str] | None, typer.Argument(help="Models to verify (default: all).", metavar="NAME")
+        list[str] | None, typer.Argument(help="Models to verify (default: all).", metavar="NAME...")
     ] = None,
     store: Annotated[
         bool, typer.Option("--store", help="Also hash every blob in the store against its name.")
@@ -171,6 +171,9 @@ def bundle(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="The bundle to write (a tar file).", metavar="FILE")],
     force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Use only the store; make no network request.")
+    ] = False,
 ) -> None:
     """Write zoo.toml, zoo.lock and every file they pin into FILE, for 'install --from-bundle'.
 
@@ -188,4 +191,4 @@ def bundle(
             f"{written.blobs} blob{'s' * (written.blobs != 1)} ({human_size(written.size)})"
         )
 
-    run(ctx, action)
+    run(ctx, action, offline=offline)
