@@ -135,3 +135,30 @@ def test_a_terminal_too_narrow_for_names_and_descriptions_gets_whole_lines_not_c
         "vgg_cnn_s",
     ]
     assert "…" not in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [("bash", "complete -o"), ("zsh", "#compdef zoopm"), ("fish", "complete --command zoopm")],
+)
+def test_completion_scripts_exist_for_bash_zsh_and_fish(shell: str, marker: str) -> None:
+    run = zoopm_process(env={"_ZOOPM_COMPLETE": f"source_{shell}"})
+
+    assert run.returncode == 0, run.stderr
+    assert marker in run.stdout
+
+
+def test_bash_completion_completes_a_command_and_its_options() -> None:
+    command = zoopm_process(
+        env={"_ZOOPM_COMPLETE": "complete_bash", "COMP_WORDS": "zoopm ins", "COMP_CWORD": "1"}
+    )
+    option = zoopm_process(
+        env={
+            "_ZOOPM_COMPLETE": "complete_bash",
+            "COMP_WORDS": "zoopm install --fr",
+            "COMP_CWORD": "2",
+        }
+    )
+
+    assert command.stdout.split() == ["install"]
+    assert set(option.stdout.split()) == {"--frozen", "--from-bundle"}
