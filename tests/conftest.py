@@ -27,6 +27,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     names = ("ZOOPM_OFFLINE", "GITHUB_TOKEN", "ZOOPM_GITHUB_API", "ZOOPM_JOBS", "ZOOPM_CONFIG")
     for name in (*names, "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
+    # No test may reach the real web archive; tests of the dead-link fallback set a stand-in.
+    monkeypatch.setenv("ZOOPM_ARCHIVE_API", "off")
     return home
 
 

@@ -52,6 +52,7 @@ from zoopm.tasks import CancelToken
 
 if TYPE_CHECKING:
     from zoopm.index import Index, IndexEntry
+    from zoopm.network.archive import WebArchive
     from zoopm.network.github_api import GitHubClient
     from zoopm.network.net import HttpClient
     from zoopm.operations.bundle import BundleInstalled, BundleWritten
@@ -209,7 +210,34 @@ class Project:
             offline=self.settings.offline,
             token=self.token,
             lock_timeout=self.settings.lock_timeout,
+            archive=self._web_archive(manifest),
         )
+
+    def _web_archive(self, manifest: Manifest | None) -> WebArchive | None:
+        """The web archive to look for dead links in, unless offline or turned off."""
+        api = self.settings.archive_api
+        if api is None or self.settings.offline or not self.archive_fallback(manifest):
+            return None
+        from zoopm.network.archive import MAX_ARCHIVE_ANSWER, WebArchive
+        from zoopm.network.net import HttpClient
+
+        def client() -> HttpClient:
+            # Its own session: no cookie or header set for another host reaches the archive.
+            return HttpClient(
+                offline=self.settings.offline,
+                read_timeout=self.settings.read_timeout,
+                cancel=self.token,
+                max_answer=MAX_ARCHIVE_ANSWER,
+            )
+
+        return WebArchive(api, client)
+
+    def archive_fallback(self, manifest: Manifest | None = None) -> bool:
+        """Whether dead links are looked for in the web archive: zoo.toml, config.toml, true."""
+        if manifest is not None and manifest.archive_fallback is not None:
+            return manifest.archive_fallback
+        config = self.settings.config.archive_fallback
+        return True if config is None else config
 
     def mirrors(self, manifest: Manifest | None = None) -> dict[str, tuple[str, ...]]:
         """The user configuration's mirrors, then zoo.toml's: zoo.toml wins for the same prefix."""

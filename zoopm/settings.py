@@ -16,6 +16,7 @@ from zoopm.locations import config_path, home_dir
 from zoopm.storage.freshness import env_digest
 
 DEFAULT_GITHUB_API = "https://api.github.com"
+DEFAULT_ARCHIVE_API = "https://archive.org/wayback/available"
 DEFAULT_JOBS = 4
 DEFAULT_READ_TIMEOUT = 60.0
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
@@ -36,6 +37,8 @@ class Settings:
     offline: bool = False
     github_api: str = DEFAULT_GITHUB_API
     github_token: str | None = None
+    # The web archive's availability API for dead links; None: ZOOPM_ARCHIVE_API=off.
+    archive_api: str | None = DEFAULT_ARCHIVE_API
     jobs: int = DEFAULT_JOBS
     no_color: bool = False
     # Seconds a download may go without a byte before it is retried (a stalled server).
@@ -62,6 +65,7 @@ class Settings:
             offline=_flag(env, "ZOOPM_OFFLINE"),
             github_api=_github_api(env),
             github_token=_token(env),
+            archive_api=_archive_api(env),
             jobs=_jobs(env) or config.jobs or DEFAULT_JOBS,
             no_color="NO_COLOR" in env and env["NO_COLOR"] != "",
             read_timeout=_read_timeout(env),
@@ -118,6 +122,22 @@ def _github_api(env: Mapping[str, str]) -> str:
             "https://ghe.example.com/api/v3, or unset it",
         )
     return raw.rstrip("/")
+
+
+def _archive_api(env: Mapping[str, str]) -> str | None:
+    raw = env.get("ZOOPM_ARCHIVE_API", "").strip()
+    if not raw:
+        return DEFAULT_ARCHIVE_API
+    if raw.lower() == "off":
+        return None
+    problem = _base_url_problem(raw)
+    if problem:
+        raise UsageError(
+            f"environment variable ZOOPM_ARCHIVE_API={raw!r} is not usable: {problem}",
+            hint="set it to the availability API's URL, such as "
+            f"{DEFAULT_ARCHIVE_API}, or to off, or unset it",
+        )
+    return raw
 
 
 def _base_url_problem(url: str) -> str | None:

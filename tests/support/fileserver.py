@@ -214,6 +214,10 @@ class _Handler(QuietHandler):
         path = self.path.partition("?")[0]
         # Faults model a flaky download, so only GET consumes them; a probing HEAD does not.
         entry, fault = state.lookup(path, take_fault=not head)
+        if path != self.path:
+            # Content added at a path with a ?query answers that exact query before the path's.
+            with state.lock:
+                entry = state.entries.get(self.path, entry)
         if fault.kind == "slow":
             state.stopping.wait(fault.delay)
         if fault.kind == "fail":

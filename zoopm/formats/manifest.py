@@ -114,6 +114,8 @@ class Manifest:
     link_mode: str | None = None
     mirrors: tuple[tuple[str, tuple[str, ...]], ...] = ()
     indexes: tuple[IndexRef, ...] = ()
+    # None: zoo.toml does not say; the user configuration's default applies, else true.
+    archive_fallback: bool | None = None
 
     @property
     def root(self) -> Path:
@@ -193,19 +195,26 @@ class _Parser:
                 )
         project = self.table(data.get("project", {}), "project")
         for key in project:
-            if key not in ("models-dir", "link-mode"):
+            if key not in ("models-dir", "link-mode", "archive-fallback"):
                 self.fail(
-                    f"project.{key}", "unknown key", hint="[project] takes models-dir and link-mode"
+                    f"project.{key}",
+                    "unknown key",
+                    hint="[project] takes models-dir, link-mode and archive-fallback",
                 )
         models_dir = self.models_dir(project.get("models-dir", DEFAULT_MODELS_DIR))
         link_mode = project.get("link-mode")
         if link_mode is not None and link_mode not in LINK_MODES:
             self.fail("project.link-mode", f"{link_mode!r} is not one of {', '.join(LINK_MODES)}")
+        archive_fallback = project.get("archive-fallback")
+        if archive_fallback is not None and not isinstance(archive_fallback, bool):
+            self.fail("project.archive-fallback", f"{archive_fallback!r} is not true or false")
         models_table = self.table(data.get("models", {}), "models")
         models = tuple(self.model(name, spec) for name, spec in models_table.items())
         mirrors = self.mirrors(self.table(data.get("mirrors", {}), "mirrors"))
         indexes = self.indexes(data.get("index", []))
-        return Manifest(self.path, models, models_dir, link_mode, mirrors, indexes)
+        return Manifest(
+            self.path, models, models_dir, link_mode, mirrors, indexes, archive_fallback
+        )
 
     def table(self, value: object, key_path: str) -> dict[str, Any]:
         if not isinstance(value, dict):

@@ -20,7 +20,7 @@ from zoopm.formats.tomlerrors import load_toml
 
 MAX_CONFIG_FILE = 1024 * 1024
 MAX_JOBS = 64  # more parallel downloads than this only trips servers' abuse limits
-_DEFAULT_KEYS = ("jobs", "link-mode")
+_DEFAULT_KEYS = ("jobs", "link-mode", "archive-fallback")
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class UserConfig:
     jobs: int | None = None
     link_mode: str | None = None
     mirrors: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Whether a dead link is looked for in the web archive (zoo.toml wins over this).
+    archive_fallback: bool | None = None
 
     def mirror_map(self) -> Mapping[str, tuple[str, ...]]:
         return dict(self.mirrors)
@@ -68,7 +70,8 @@ def parse_user_config(text: str, path: Path) -> UserConfig:
     defaults = _table(path, data.get("defaults", {}), "defaults")
     for key in defaults:
         if key not in _DEFAULT_KEYS:
-            _fail(path, f"defaults.{key}", "unknown key", "[defaults] takes jobs and link-mode")
+            hint = "[defaults] takes jobs, link-mode and archive-fallback"
+            _fail(path, f"defaults.{key}", "unknown key", hint)
     jobs = defaults.get("jobs")
     # bool is an int in Python; 'jobs = true' is a mistake, not one job.
     if jobs is not None and (
@@ -79,8 +82,11 @@ def parse_user_config(text: str, path: Path) -> UserConfig:
     link_mode = defaults.get("link-mode")
     if link_mode is not None and link_mode not in LINK_MODES:
         _fail(path, "defaults.link-mode", f"{link_mode!r} is not one of {', '.join(LINK_MODES)}")
+    archive_fallback = defaults.get("archive-fallback")
+    if archive_fallback is not None and not isinstance(archive_fallback, bool):
+        _fail(path, "defaults.archive-fallback", f"{archive_fallback!r} is not true or false")
     mirrors = _mirrors(path, _table(path, data.get("mirrors", {}), "mirrors"))
-    return UserConfig(path, jobs, link_mode, mirrors)
+    return UserConfig(path, jobs, link_mode, mirrors, archive_fallback)
 
 
 def _mirrors(path: Path, table: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -17,6 +17,7 @@ from zoopm.storage.store import Expected, Store
 from zoopm.tasks import CancelToken
 
 if TYPE_CHECKING:
+    from zoopm.network.archive import WebArchive
     from zoopm.network.net import HttpClient
 
 
@@ -51,6 +52,7 @@ class Fetcher:
         *,
         token: CancelToken | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        archive: WebArchive | None = None,
     ) -> None:
         self._store = store
         self._client = client
@@ -60,6 +62,8 @@ class Fetcher:
         self._token = token
         self._lock_timeout = lock_timeout
         self._swept = False
+        # Asked for a dead link's capture once the origin URLs and mirrors fail; never offline.
+        self._archive = None if offline else archive
 
     def fetch_binary(self, url: str, sha1: str | None, label: str) -> Digest:
         """The binary's digest, from the store when its sha1 is known there, else downloaded."""
@@ -71,7 +75,7 @@ class Fetcher:
             if sha1 is not None and (stored := self._store.find_by_sha1(sha1)) is not None:
                 return stored
             return self._download(
-                candidate_urls([url], self._mirrors), Expected(sha1=sha1), label, key
+                candidate_urls([url], self._mirrors), Expected(sha1=sha1), label, key, [url]
             )
 
     def ensure(self, urls: Sequence[str], expected: Expected, label: str) -> None:
@@ -82,7 +86,7 @@ class Fetcher:
         with self._before_download(label, urls, expected.sha256):
             if not self._proven(expected):
                 key = f"sha256-{expected.sha256}"
-                self._download(candidate_urls(urls, self._mirrors), expected, label, key)
+                self._download(candidate_urls(urls, self._mirrors), expected, label, key, urls)
 
     def _proven(self, expected: Expected) -> bool:
         assert expected.sha256 is not None
@@ -107,7 +111,14 @@ class Fetcher:
         ):
             yield
 
-    def _download(self, candidates: list[str], expected: Expected, label: str, key: str) -> Digest:
+    def _download(
+        self,
+        candidates: list[str],
+        expected: Expected,
+        label: str,
+        key: str,
+        origins: Sequence[str],
+    ) -> Digest:
         failures: list[ZoopmError] = []
         client = self._client()
         for url in candidates:
@@ -115,13 +126,65 @@ class Fetcher:
                 return self._download_from(client, url, expected, label, key)
             except (NetworkError, IntegrityError) as exc:
                 failures.append(exc)
-                if len(candidates) > 1:
+                if len(candidates) > 1 or self._archive is not None:
                     self._reporter.warning(f"{exc.message}; trying the next URL")
         first = failures[0]
+        if self._archive is not None:
+            return self._from_archive(
+                self._archive, origins, expected, label, key=key, failures=failures
+            )
         if len(failures) == 1:
             raise first
         raise type(first)(
             f"{label}: all {len(failures)} URLs failed; first: {first.message}", first.hint
+        )
+
+    def _from_archive(
+        self,
+        archive: WebArchive,
+        origins: Sequence[str],
+        expected: Expected,
+        label: str,
+        *,
+        key: str,
+        failures: list[ZoopmError],
+    ) -> Digest:
+        """The blob from the web archive's capture of an origin URL (never a mirror's), verified
+        by hash; if there is none, an error naming every source tried and why it failed."""
+        from zoopm.network.archive import ARCHIVE_NAME
+
+        reasons = [f.message for f in failures]
+        verified = "sha256" if expected.sha256 else "sha1" if expected.sha1 else None
+        askable = [u for u in origins if urllib.parse.urlsplit(u).scheme in ("http", "https")]
+        if verified is None:
+            # Nothing proves a capture right: its bytes must not become what the lock pins.
+            reasons.append(
+                f"{ARCHIVE_NAME} not asked: there is no sha1 to verify a capture against"
+            )
+        elif not askable:
+            reasons.append(f"{ARCHIVE_NAME} not asked: no http(s) origin URL")
+        for origin in askable if verified else ():
+            try:
+                capture = archive.find(origin)
+                if capture is None:
+                    reasons.append(f"{ARCHIVE_NAME} ({archive.api}): no capture of {origin}")
+                    continue
+                digest = self._download_from(
+                    archive.client(), capture.raw_url, expected, label, key
+                )
+            except (NetworkError, IntegrityError) as exc:
+                reasons.append(f"{ARCHIVE_NAME}: {exc.message}")
+                continue
+            self._reporter.warning(
+                f"{label}: {len(failures)} URL(s) failed; served from the Internet Archive "
+                f"capture of {capture.date}, {verified} verified"
+            )
+            return digest
+        first = failures[0]
+        raise type(first)(
+            f"{label}: every source failed: {'; '.join(reasons)}",
+            "the origin is gone and no copy with the expected hash was found; add a mirror "
+            "that has it ([mirrors] in zoo.toml), or put the file in a local model directory",
         )
 
     def _download_from(
