@@ -356,19 +356,26 @@ def test_the_entry_point_prints_one_document_for_a_usage_error_and_for_a_failure
     assert json.loads(broken.stdout)["kind"] == "ManifestError"
 
 
-def test_ctrl_c_with_json_is_an_error_document_with_exit_130(
+def _downloading_install(
     tmp_path: Path, tiny_net: Path, file_server: FileServer
-) -> None:
+) -> subprocess.Popen[str]:
+    """`zoopm install --json` started on a binary the server answers only after 5 s."""
     url = file_server.url("/models/tiny_net.caffemodel")
     file_server.add_bytes("/models/tiny_net.caffemodel", serve_binary_elsewhere(tiny_net, url))
     file_server.slow("/models/tiny_net.caffemodel", 5.0, times=5)
     project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
-    started = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, "-m", "zoopm", "-C", str(project), "install", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_ctrl_c_with_json_is_an_error_document_with_exit_130(
+    tmp_path: Path, tiny_net: Path, file_server: FileServer
+) -> None:
+    started = _downloading_install(tmp_path, tiny_net, file_server)
     deadline = time.monotonic() + 30
     while not file_server.requests and time.monotonic() < deadline:
         time.sleep(0.02)  # the download has begun: zoopm is well past its start
@@ -420,16 +427,7 @@ def test_sigterm_while_the_document_is_written_waits_for_its_end(project: Path) 
 def test_a_second_signal_while_stopping_changes_nothing(
     tmp_path: Path, tiny_net: Path, file_server: FileServer
 ) -> None:
-    url = file_server.url("/models/tiny_net.caffemodel")
-    file_server.add_bytes("/models/tiny_net.caffemodel", serve_binary_elsewhere(tiny_net, url))
-    file_server.slow("/models/tiny_net.caffemodel", 5.0, times=5)
-    project = write_project(tmp_path / "proj", {"tiny": f'{{ path = "{tiny_net}" }}'})
-    started = subprocess.Popen(
-        [sys.executable, "-m", "zoopm", "-C", str(project), "install", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    started = _downloading_install(tmp_path, tiny_net, file_server)
     deadline = time.monotonic() + 30
     while not file_server.requests and time.monotonic() < deadline:
         time.sleep(0.02)
