@@ -437,9 +437,13 @@ def test_a_second_signal_while_stopping_changes_nothing(
         started.send_signal(signal.SIGINT)
     stdout, stderr = started.communicate(timeout=30)
 
-    assert started.returncode == 143, stderr
+    # Python runs pending handlers in signal-number order, so a SIGINT landing before the
+    # SIGTERM was handled may be the one that stops zoopm (130): either way, one stop only.
+    error = json.loads(stdout)
+    assert started.returncode in (130, 143), stderr
+    assert (error["kind"], error["exit_code"]) == ("Interrupted", started.returncode)
     assert "Traceback" not in stderr
-    assert json.loads(stdout)["kind"] == "Interrupted"
+    assert stderr.count("error: ") == 1
 
 
 def test_a_reader_that_stops_early_ends_zoopm_quietly(project: Path) -> None:
