@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from types import FrameType
+from typing import Any
 
 from zoopm.errors import INTERRUPTED_HINT, Interrupted
 
@@ -41,6 +42,28 @@ def _stop(code: int, what: str) -> None:
     raise Interrupted(code, what)
 
 
+def _swallowed(unraisable: Any) -> None:
+    """Python ignores an exception raised in a callback (a weakref's, one importlib runs while
+    a module loads): a signal landing there would be lost and zoopm would run on. It is sent
+    again, to land in the program's own code."""
+    failure = getattr(unraisable, "exc_value", None)
+    if isinstance(failure, Interrupted):
+        import threading
+
+        _Stop.begun = False
+        again = signal.SIGINT if failure.exit_code == EXIT_SIGINT else signal.SIGTERM
+        # A moment later, from another thread: sent from here, it would be handled here, inside
+        # the hook, and ignored again.
+        resend = threading.Timer(0.05, os.kill, args=(os.getpid(), again))
+        resend.daemon = True
+        resend.start()
+        return
+    _HOOK(unraisable)
+
+
+_HOOK = sys.unraisablehook
+
+
 def _leave(code: int) -> None:
     """Ends the process after a signal began stopping it: past this point Python's own shutdown
     gives the signals back their default action, and one more would kill it (exit -2)."""
@@ -55,6 +78,7 @@ def main() -> None:
     # Installed first: Ctrl-C while typer and rich are still importing ends as cleanly as later.
     signal.signal(signal.SIGINT, _on_sigint)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    sys.unraisablehook = _swallowed
     try:
         from zoopm.fastpath import run_install
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import random
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,3 +135,32 @@ def test_a_signal_while_lock_downloads_binaries_exits_within_2s_with_its_code(
     assert not got.outcome.has_traceback, got.outcome.describe()
     assert not (project / "zoo.lock").exists()
     assert store_problems(home) == []
+
+
+def test_a_signal_python_swallows_in_a_callback_still_stops_zoopm(tmp_path: Path) -> None:
+    # Seen in CI: SIGTERM landed in a weakref callback importlib runs while a module loads;
+    # Python printed "Exception ignored" and the install ran on to exit 0.
+    script = tmp_path / "swallowed.py"
+    script.write_text(
+        "import os, signal, sys, weakref\n"
+        "import zoopm.__main__ as entry\n"
+        "signal.signal(signal.SIGTERM, entry._on_sigterm)\n"
+        "sys.unraisablehook = entry._swallowed\n"
+        "class Thing: pass\n"
+        "def callback(ref):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    for _ in range(1000): pass\n"
+        "try:\n"
+        "    thing = Thing(); ref = weakref.ref(thing, callback); del thing\n"
+        "    for _ in range(10**7): pass\n"
+        "    print('ran on')\n"
+        "except entry.Interrupted as stop:\n"
+        "    print('stopped', stop.exit_code)\n"
+    )
+
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert run.stdout == "stopped 143\n", run.stderr
+    assert "Exception ignored" not in run.stderr
