@@ -100,11 +100,15 @@ def fill_store(
     offline: bool,
     token: CancelToken,
 ) -> None:
-    """Makes the store hold every blob lock pins, as install would fetch them."""
+    """Makes the store hold every blob lock pins, as install would fetch them.
+
+    A stat decides what is there (store.has): every blob is hashed as it streams into the
+    bundle anyway, and one that does not match is fetched again then; proving each here too
+    read every byte twice."""
     missing: dict[str, FileAction] = {}
     for model in lock.models:
         for file in model.files:
-            if file.sha256 in missing or store.prove(file.sha256, file.size, file.sha1):
+            if file.sha256 in missing or store.has(file.sha256, file.size):
                 continue
             missing[file.sha256] = FileAction(model, file, project_root / model.name / file.path)
     fetch_missing(
