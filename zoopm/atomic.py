@@ -11,9 +11,7 @@ from pathlib import Path
 _USUAL_MODE = 0o666
 
 
-def atomic_write(
-    path: Path, data: bytes, *, mode: int | None = None, durable: bool = True
-) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None, durable: bool = True) -> None:
     """Writes data to a temp file beside path, fsyncs it, then renames it over path.
 
     The file gets mode when given; otherwise a file being replaced keeps its permission bits and

@@ -960,8 +960,8 @@ class Project:
             return Imported(verdicts)
         for verdict in chosen:
             assert verdict.spec is not None
-            remote = not isinstance(verdict.spec.source, LocalSource)
-            if remote and verdict.binary is not None and verdict.binary_sha1 is not None:
+            fetched = not isinstance(verdict.spec.source, LocalSource)
+            if fetched and verdict.binary is not None and verdict.binary_sha1 is not None:
                 store_binary(self.store, verdict.binary, verdict.binary_sha1)
         adopted = 0
 
@@ -1163,7 +1163,7 @@ class Project:
         return self.manifest() if self.manifest_path.exists() else None
 
     def _read_url(self, url: str) -> bytes:
-        from zoopm.sources.remote import read_small
+        from zoopm.sources.hosted import read_small
 
         return read_small(self._http(), url)
 

@@ -36,6 +36,7 @@ T = TypeVar("T")
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for a reader gone early
 
+
 @dataclass(frozen=True)
 class RunOptions:
     """The global options, and what the command adds to the settings."""

@@ -254,10 +254,12 @@ def update(
     def action(project: Project, reporter: ConsoleReporter) -> None:
         updates = project.update(names or ())
         if not updates:
-            remote = [m for m in project.manifest().models if not isinstance(m.source, LocalSource)]
+            revisioned = [
+                m for m in project.manifest().models if not isinstance(m.source, LocalSource)
+            ]
             reporter.info(
                 "Every gist and repository model is at its newest revision"
-                if remote
+                if revisioned
                 else "No gist or repository models to update (local directories have no revision)"
             )
         for item in updates:

@@ -416,12 +416,14 @@ def fetch_missing(
     """Puts the blob of each action into the store: from its local model directory when that
     still has the file, else downloaded (in parallel); offline, a download is an error naming
     every file missing."""
-    local, remote = _split_by_origin(actions, project_root)
-    if offline and remote:
-        listed = ", ".join(f"{a.label} ({a.file.size:,} bytes)" for a in remote[:5])
-        more = f" and {len(remote) - 5} more" if len(remote) > 5 else ""
-        raise OfflineError(f"offline: {len(remote)} file(s) are not in the store: {listed}{more}")
-    run_tasks([functools.partial(_download, a, fetcher) for a in remote], jobs, token)
+    local, to_download = _split_by_origin(actions, project_root)
+    if offline and to_download:
+        listed = ", ".join(f"{a.label} ({a.file.size:,} bytes)" for a in to_download[:5])
+        more = f" and {len(to_download) - 5} more" if len(to_download) > 5 else ""
+        raise OfflineError(
+            f"offline: {len(to_download)} file(s) are not in the store: {listed}{more}"
+        )
+    run_tasks([functools.partial(_download, a, fetcher) for a in to_download], jobs, token)
     for action in actions:
         if action in local and not store.has(action.file.sha256, action.file.size):
             token.check()
@@ -635,7 +637,7 @@ def _split_by_origin(
 ) -> tuple[dict[FileAction, Path], list[FileAction]]:
     """Files a local model directory still has (ingested from disk), and everything to download."""
     local: dict[FileAction, Path] = {}
-    remote: list[FileAction] = []
+    to_download: list[FileAction] = []
     for action in actions:
         source = action.model.source_dict()
         if "path" in source and "github" not in source:
@@ -643,8 +645,8 @@ def _split_by_origin(
             if candidate.is_file():
                 local[action] = candidate
                 continue
-        remote.append(action)
-    return local, remote
+        to_download.append(action)
+    return local, to_download
 
 
 def _expected(file: LockedFile) -> Expected:

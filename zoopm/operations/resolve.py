@@ -35,8 +35,8 @@ from zoopm.reporting import Reporter
 from zoopm.sources import BinaryFetcher
 from zoopm.sources.gist import resolve_gist
 from zoopm.sources.github import resolve_repo
+from zoopm.sources.hosted import MAX_INFO_FILE, Hosted, read_small
 from zoopm.sources.local import resolve_local
-from zoopm.sources.remote import MAX_INFO_FILE, Remote, read_small
 from zoopm.storage.store import Expected, Store
 from zoopm.tasks import CancelToken, run_tasks
 
@@ -116,13 +116,13 @@ class Resolver:
         if isinstance(source, LocalSource):
             return resolve_local(spec, self.root, self.fetcher, self.reporter)
         if isinstance(source, GistSource):
-            return resolve_gist(spec, self._remote())
+            return resolve_gist(spec, self._hosted())
         if isinstance(source, GithubSource):
-            return resolve_repo(spec, self._remote())
+            return resolve_repo(spec, self._hosted())
         raise AssertionError(source)
 
-    def _remote(self) -> Remote:
-        return Remote(self.github(), self.http(), self.store, self.fetcher, self.reporter)
+    def _hosted(self) -> Hosted:
+        return Hosted(self.github(), self.http(), self.store, self.fetcher, self.reporter)
 
     def check_pins(self, models: Iterable[LockedModel]) -> list[Disagreement]:
         """Where locked gist and repository models disagree with their readme.md at their commit.

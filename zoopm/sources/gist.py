@@ -9,7 +9,7 @@ from zoopm.errors import SourceError
 from zoopm.formats.lockfile import LockedModel
 from zoopm.formats.manifest import REV_RE, GistSource, ModelSpec
 from zoopm.network.github_api import GitHubClient, GitHubNotFound
-from zoopm.sources.remote import Remote, RemoteFile, check_names, pin_files
+from zoopm.sources.hosted import Hosted, HostedFile, check_names, pin_files
 
 _RAW_BLOB = re.compile(r"/raw/([0-9a-f]{40})/")
 
@@ -27,14 +27,14 @@ def newest_gist_rev(api: GitHubClient, gist_id: str) -> str:
     return version
 
 
-def resolve_gist(spec: ModelSpec, remote: Remote) -> LockedModel:
+def resolve_gist(spec: ModelSpec, hosted: Hosted) -> LockedModel:
     """Pins the gist's files at its commit (one API request when rev is given)."""
     source = spec.source
     assert isinstance(source, GistSource)
-    rev = source.rev or newest_gist_rev(remote.api, source.gist)
+    rev = source.rev or newest_gist_rev(hosted.api, source.gist)
     label = f"gist {source.gist}@{rev[:12]}"
     try:
-        result = remote.api.get(remote.api.url(f"gists/{source.gist}/{rev}"))
+        result = hosted.api.get(hosted.api.url(f"gists/{source.gist}/{rev}"))
     except GitHubNotFound:
         raise GitHubNotFound(
             f"{label}: no such gist or revision on GitHub",
@@ -43,10 +43,10 @@ def resolve_gist(spec: ModelSpec, remote: Remote) -> LockedModel:
         ) from None
     files = listed_files(result.data, label)
     check_names(files, label, flat=True)
-    return pin_files(spec, remote, files, {"gist": source.gist, "rev": rev}, label)
+    return pin_files(spec, hosted, files, {"gist": source.gist, "rev": rev}, label)
 
 
-def listed_files(data: Any, label: str) -> list[RemoteFile]:
+def listed_files(data: Any, label: str) -> list[HostedFile]:
     """The files a gist answer (GET gists/ID/REV) lists, sorted by name; names not yet judged."""
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         raise SourceError(f"{label}: GitHub's answer has no file list")
@@ -65,7 +65,7 @@ def listed_files(data: Any, label: str) -> list[RemoteFile]:
         blob = _RAW_BLOB.search(raw_url)
         if blob is None:
             raise SourceError(f"{label}: raw_url of {name!r} carries no blob id to verify it")
-        files.append(RemoteFile(str(name), size, blob.group(1), raw_url))
+        files.append(HostedFile(str(name), size, blob.group(1), raw_url))
     return sorted(files, key=lambda f: f.path)
 
 
@@ -94,7 +94,7 @@ def gist_history(api: GitHubClient, gist_id: str, limit: int) -> tuple[list[str]
     return versions[:limit], url is None and len(versions) <= limit
 
 
-def gist_files_at(api: GitHubClient, gist_id: str, rev: str) -> list[RemoteFile]:
+def gist_files_at(api: GitHubClient, gist_id: str, rev: str) -> list[HostedFile]:
     """The files of a gist at one commit as GitHub lists them (name, size, git blob id), sorted;
     nothing is downloaded."""
     label = f"gist {gist_id}@{rev[:12]}"

@@ -10,7 +10,7 @@ from zoopm.formats.lockfile import LockedModel
 from zoopm.formats.manifest import REV_RE, GithubSource, ModelSpec
 from zoopm.network.github_api import GitHubClient, GitHubNotFound
 from zoopm.reporting import Reporter
-from zoopm.sources.remote import Remote, RemoteFile, check_names, pin_files
+from zoopm.sources.hosted import Hosted, HostedFile, check_names, pin_files
 
 _MAX_ENTRIES = 1000  # the contents API lists at most this many entries of a directory
 # A model directory is shallow; an API answer (third-party text) that nests deeper, or lists
@@ -37,18 +37,18 @@ def newest_repo_rev(api: GitHubClient, repo: str, path: str) -> str:
     return sha
 
 
-def resolve_repo(spec: ModelSpec, remote: Remote) -> LockedModel:
+def resolve_repo(spec: ModelSpec, hosted: Hosted) -> LockedModel:
     """Pins the directory's files at the commit (one API request per directory level)."""
     source = spec.source
     assert isinstance(source, GithubSource)
-    rev = source.rev or newest_repo_rev(remote.api, source.github, source.path)
+    rev = source.rev or newest_repo_rev(hosted.api, source.github, source.path)
     label = f"github {source.where}@{rev[:12]}"
     quoted = urllib.parse.quote(source.path)
-    first = remote.api.url(f"repos/{source.github}/contents/{quoted}", {"ref": rev})
-    files = _Walker(remote.api, label, remote.reporter).walk(first, "")
+    first = hosted.api.url(f"repos/{source.github}/contents/{quoted}", {"ref": rev})
+    files = _Walker(hosted.api, label, hosted.reporter).walk(first, "")
     check_names(files, label)
     canonical = {"github": source.github, "path": source.path, "rev": rev}
-    return pin_files(spec, remote, files, canonical, label)
+    return pin_files(spec, hosted, files, canonical, label)
 
 
 class _Walker:
@@ -60,7 +60,7 @@ class _Walker:
         self.reporter = reporter
         self.dirs = 0
 
-    def walk(self, url: str, prefix: str) -> list[RemoteFile]:
+    def walk(self, url: str, prefix: str) -> list[HostedFile]:
         label = self.label
         self.dirs += 1
         if prefix.count("/") > _MAX_DEPTH or self.dirs > _MAX_DIRS:
@@ -81,12 +81,12 @@ class _Walker:
             raise SourceError(f"{label}: {prefix or 'the path'} is a file, not a model directory")
         if len(data) >= _MAX_ENTRIES:
             raise SourceError(f"{label}: the directory has {_MAX_ENTRIES} entries or more")
-        files: list[RemoteFile] = []
+        files: list[HostedFile] = []
         for entry in data:
             files.extend(self.entry(entry, prefix))
         return sorted(files, key=lambda f: f.path)
 
-    def entry(self, entry: Any, prefix: str) -> list[RemoteFile]:
+    def entry(self, entry: Any, prefix: str) -> list[HostedFile]:
         label = self.label
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise SourceError(f"{label}: GitHub listed an entry without a name")
@@ -100,12 +100,12 @@ class _Walker:
             return []
         if not isinstance(sha, str) or not isinstance(size, int) or isinstance(size, bool):
             raise SourceError(f"{label}: {path} has no sha or size in GitHub's answer")
-        return [RemoteFile(path, size, sha, download)]
+        return [HostedFile(path, size, sha, download)]
 
 
 def repo_files_at(
     api: GitHubClient, repo: str, path: str, rev: str, reporter: Reporter
-) -> list[RemoteFile]:
+) -> list[HostedFile]:
     """The files below a repository directory at a commit as the contents API lists them (path,
     size, git blob id), sorted; nothing is downloaded."""
     label = f"github {repo}/{path}@{rev[:12]}"

@@ -289,15 +289,15 @@ class Adopter:
         for index, version in enumerate(versions):
             self._token.check()
             try:
-                listed = gist_files_at(api, gist, version)
+                files = gist_files_at(api, gist, version)
             except GitHubNotFound:
                 continue
-            remote = {
+            listed = {
                 f.path: f.blob
-                for f in listed
+                for f in files
                 if f.path != binary and not _hidden(f.path) and not _is_weights(f.path)
             }
-            if remote != local:
+            if listed != local:
                 continue
             newer = "; newer revisions differ" if index else ", the newest"
             if complete:
@@ -331,13 +331,13 @@ class Adopter:
             if listed is None:
                 continue
             source, listing = listed
-            remote = {p: b for p, b in listing.items() if p != binary}
-            if remote == local:
+            theirs = {p: b for p, b in listing.items() if p != binary}
+            if theirs == local:
                 return source, f"files equal the {entry.origin} entry {entry.name}"
             if entry in named:
                 notes.append(
                     f"differs from the {entry.origin} entry {entry.name} "
-                    f"({_difference(local, remote)})"
+                    f"({_difference(local, theirs)})"
                 )
         return None
 
@@ -474,11 +474,11 @@ def _hidden(path: str) -> bool:
     return any(part.startswith(".") for part in path.split("/"))
 
 
-def _difference(local: dict[str, str], remote: dict[str, str]) -> str:
-    changed = [p for p in sorted(local) if p in remote and remote[p] != local[p]]
+def _difference(local: dict[str, str], listed: dict[str, str]) -> str:
+    changed = [p for p in sorted(local) if p in listed and listed[p] != local[p]]
     parts = [f"{p} differs" for p in changed]
-    parts += [f"{p} only here" for p in sorted(set(local) - set(remote))]
-    parts += [f"{p} only there" for p in sorted(set(remote) - set(local))]
+    parts += [f"{p} only here" for p in sorted(set(local) - set(listed))]
+    parts += [f"{p} only there" for p in sorted(set(listed) - set(local))]
     return ", ".join(parts[:3]) + (f" and {len(parts) - 3} more" if len(parts) > 3 else "")
 
 

@@ -43,7 +43,7 @@ from zoopm.network.github_api import GitHubClient, GitHubNotFound
 from zoopm.network.net import HttpClient
 from zoopm.reporting import NullProgress
 from zoopm.sources.gist import listed_files, newest_gist_rev
-from zoopm.sources.remote import RemoteFile, check_names, fetch_file
+from zoopm.sources.hosted import HostedFile, check_names, fetch_file
 from zoopm.storage.locks import host_tag, pid_alive
 from zoopm.storage.store import Expected, Store
 from zoopm.trust import Trust, url_problem
@@ -303,7 +303,7 @@ def _from_archive(
     http: HttpClient,
     store: Store,
     *,
-    files: list[RemoteFile],
+    files: list[HostedFile],
     url: str,
     form: str,
     top: str,
@@ -327,7 +327,7 @@ def _from_archive(
     return stored
 
 
-def _store_verified(store: Store, file: RemoteFile, chunks: Iterator[bytes], where: str) -> Digest:
+def _store_verified(store: Store, file: HostedFile, chunks: Iterator[bytes], where: str) -> Digest:
     """One archive entry into the store, checked by size and git blob id as it streams."""
     with store.writer(Expected(size=file.size), where) as writer:
         git = git_blob_hasher(file.size)

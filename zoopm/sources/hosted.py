@@ -1,4 +1,4 @@
-"""Remote info files: bytes from a raw URL, checked against their git blob id, kept in the store."""
+"""Hosted info files: bytes from a raw URL, checked against their git blob id, kept in the store."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ MAX_INFO_FILE = 10 * 1024 * 1024  # what GitHub's raw hosts serve for a gist fil
 
 
 @dataclass(frozen=True)
-class Remote:
+class Hosted:
     """What a GitHub-hosted source needs: the API, plain HTTP for raw files, the store."""
 
     api: GitHubClient
@@ -35,7 +35,7 @@ class Remote:
 
 
 @dataclass(frozen=True)
-class RemoteFile:
+class HostedFile:
     """One file as an API listed it: where it goes, its size, git blob id and raw URL."""
 
     path: str
@@ -76,7 +76,7 @@ class _MemorySink:
         return b"".join(self._chunks)
 
 
-def check_names(files: list[RemoteFile], label: str, *, flat: bool = False) -> None:
+def check_names(files: list[HostedFile], label: str, *, flat: bool = False) -> None:
     """Refuses names that could escape the model directory or collide on a case-blind disk.
 
     flat: the names are single file names (a gist has no directories).
@@ -164,7 +164,7 @@ class _GitBlobSink:
 
 
 def fetch_file(
-    http: HttpClient, store: Store, file: RemoteFile, label: str, *, keep: bool = False
+    http: HttpClient, store: Store, file: HostedFile, label: str, *, keep: bool = False
 ) -> FetchedFile:
     """Streams one listed file (never with the API token) into the store, verified on the way.
 
@@ -206,25 +206,25 @@ def read_small(http: HttpClient, url: str, limit: int = MAX_INFO_FILE) -> bytes:
 
 def pin_files(
     spec: ModelSpec,
-    remote: Remote,
-    files: list[RemoteFile],
+    hosted: Hosted,
+    files: list[HostedFile],
     source: dict[str, str],
     label: str,
 ) -> LockedModel:
     """Fetches and verifies the listed files, then adds the binary their readme.md names."""
     readme = find_readme([f.path for f in files if "/" not in f.path], label)
     fetched = [
-        fetch_file(remote.http, remote.store, f, label, keep=f.path == readme) for f in files
+        fetch_file(hosted.http, hosted.store, f, label, keep=f.path == readme) for f in files
     ]
     kept = {f.locked.path: f.data for f in fetched if f.data is not None}
-    readme, info = read_info(kept, label, remote.reporter)
+    readme, info = read_info(kept, label, hosted.reporter)
     locked = [f.locked for f in fetched]
     binary = binary_entry(
         spec=spec,
         info=info,
         label=label,
-        fetcher=remote.fetcher,
-        reporter=remote.reporter,
+        fetcher=hosted.fetcher,
+        reporter=hosted.reporter,
         readme=readme,
     )
     if binary is not None:
