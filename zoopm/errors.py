@@ -81,6 +81,9 @@ class IntegrityError(ZoopmError):
 class NetworkError(ZoopmError):
     """A download or API request failed after retries."""
 
+    # The HTTP status that ended the request, when a server answered with one.
+    status: int | None = None
+
     default_hint = (
         "check the URL and your connection, or add a [mirrors] entry (zoo.toml, or "
         "~/.config/zoopm/config.toml outside a project)"
@@ -115,6 +118,15 @@ class BundleError(ZoopmError):
     """An offline bundle is damaged, is not one zoopm wrote, or does not match the project."""
 
     default_hint = "make the bundle again with 'zoopm bundle' (docs/bundles.md)"
+
+
+class RemoteStoreError(ZoopmError):
+    """The shared remote store cannot be used as configured: its backend is not installed, it
+    is read-only, or it refuses or fails a request."""
+
+    default_hint = (
+        "check [store] remote (zoo.toml or config.toml) or ZOOPM_REMOTE (docs/remote-store.md)"
+    )
 
 
 class RateLimitError(NetworkError):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from zoopm.operations.caffe.publish import PublishResult
     from zoopm.operations.gc import GcResult
     from zoopm.operations.install import InstallPlan, InstallResult
+    from zoopm.operations.push import PushResult
     from zoopm.operations.verify import VerifyResult
     from zoopm.project import LockResult, ModelStatus
 
@@ -302,6 +303,19 @@ def gc(result: GcResult, warnings: Sequence[str]) -> dict[str, Any]:
         if result.partials is None
         else {"removed": result.partials, "bytes": result.partial_bytes},
         "freed_bytes": result.freed_bytes,
+        "warnings": list(warnings),
+    }
+
+
+def push(result: PushResult, warnings: Sequence[str]) -> dict[str, Any]:
+    return {
+        "remote": result.remote,
+        "all": result.everything,
+        "uploaded": {
+            "blobs": [blob.sha256 for blob in result.uploaded],
+            "bytes": result.uploaded_bytes,
+        },
+        "present": {"blobs": len(result.present), "bytes": result.present_bytes},
         "warnings": list(warnings),
     }
 

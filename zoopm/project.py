@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoopm.atomic import atomic_write
-from zoopm.errors import ManifestError, StaleLockError, UsageError, ZoopmError
+from zoopm.errors import (
+    ManifestError,
+    OfflineError,
+    RemoteStoreError,
+    StaleLockError,
+    UsageError,
+    ZoopmError,
+)
 from zoopm.formats.lockfile import LOCK_NAME, Lock, LockedModel, read_lock, render_lock
 from zoopm.formats.manifest import (
     LINK_MODES,
@@ -61,8 +68,12 @@ if TYPE_CHECKING:
     from zoopm.operations.caffe.gistfetch import FetchedGist
     from zoopm.operations.caffe.publish import PublishResult
     from zoopm.operations.gc import GcResult
+    from zoopm.operations.push import PushResult
     from zoopm.operations.resolve import Resolver
     from zoopm.operations.verify import VerifyResult
+    from zoopm.remote_store.backend import Backend
+    from zoopm.remote_store.client import RemoteStore
+    from zoopm.remote_store.location import RemoteLocation
     from zoopm.storage.freshness import Inputs as freshness_inputs
 
 
@@ -112,6 +123,7 @@ class Project:
         self.token = CancelToken()
         self._client: HttpClient | None = None
         self._github_client: GitHubClient | None = None
+        self._remote: RemoteStore | None = None
         self._exclusive_depth = 0
         self._store_depth = 0
         self._from_bundle = False
@@ -167,6 +179,9 @@ class Project:
         return Store(self.settings.store_dir)
 
     def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -211,7 +226,33 @@ class Project:
             token=self.token,
             lock_timeout=self.settings.lock_timeout,
             archive=self._web_archive(manifest),
+            remote=None if self.settings.offline else self.remote_store(manifest),
         )
+
+    def remote_location(self, manifest: Manifest | None = None) -> RemoteLocation | None:
+        """The shared remote store: ZOOPM_REMOTE, then zoo.toml's [store], then config.toml's;
+        None when none is set or ZOOPM_REMOTE is off."""
+        if self.settings.remote_off:
+            return None
+        if self.settings.remote is not None:
+            return self.settings.remote
+        if manifest is not None and manifest.remote is not None:
+            return manifest.remote
+        return self.settings.config.remote
+
+    def remote_store(self, manifest: Manifest | None = None) -> RemoteStore | None:
+        """The remote store to ask and push to (its backend is imported on first use)."""
+        location = self.remote_location(manifest)
+        if location is None:
+            return None
+        if self._remote is None or self._remote.location != location:
+            from zoopm.remote_store.client import RemoteStore, open_backend
+
+            def backend() -> Backend:
+                return open_backend(location, self._http, self.token, self.settings.read_timeout)
+
+            self._remote = RemoteStore(location, backend, self.reporter, self.token)
+        return self._remote
 
     def _web_archive(self, manifest: Manifest | None) -> WebArchive | None:
         """The web archive to look for dead links in, unless offline or turned off."""
@@ -645,6 +686,50 @@ class Project:
                 hint="run 'zoopm lock' (or 'zoopm install') to pin it",
             )
         raise UsageError(f"no model named {name!r} in {LOCK_NAME}", hint="'zoopm list' shows them")
+
+    # --- the shared remote store: push (docs/remote-store.md) ----------------------------
+
+    def push(self, *, everything: bool = False) -> PushResult:
+        """Uploads to the remote store every blob zoo.lock pins (everything: every blob in
+        the local store) that it lacks; what it holds already is left as it is."""
+        from zoopm.operations.push import locked_blobs, push_blobs, stored_blobs
+
+        manifest = self._manifest_or_none() if everything else self.manifest()
+        remote = self.remote_store(manifest)
+        if remote is None:
+            raise RemoteStoreError(
+                "no remote store is configured",
+                hint="set [store] remote in zoo.toml or config.toml, or ZOOPM_REMOTE "
+                "(docs/remote-store.md)",
+            )
+        if self.settings.offline:
+            raise OfflineError(f"push to {remote.url}: zoopm is offline")
+        if not remote.location.writable:
+            raise RemoteStoreError(
+                f"remote store {remote.url} ({remote.location.origin}) is read-only: an "
+                "http(s) remote store is served by a web server, and zoopm does not write to it",
+                hint="push to the bucket or directory the server serves (s3://…, file://…), "
+                "e.g. ZOOPM_REMOTE=s3://bucket/prefix zoopm push",
+            )
+        with self.using_store():
+            if everything:
+                blobs = stored_blobs(self.store)
+            else:
+                lock = self.read_lock()
+                if lock is None:
+                    raise StaleLockError(
+                        f"{LOCK_NAME}: missing", hint="run 'zoopm install', then push"
+                    )
+                blobs = locked_blobs(lock, self.store)
+            return push_blobs(
+                blobs,
+                remote=remote,
+                store=self.store,
+                everything=everything,
+                jobs=self.settings.jobs,
+                token=self.token,
+                reporter=self.reporter,
+            )
 
     # --- upkeep: verify, gc ----------------------------------------------------------------
 

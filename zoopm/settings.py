@@ -13,6 +13,7 @@ from pathlib import Path
 from zoopm.errors import UsageError
 from zoopm.formats.userconfig import MAX_JOBS, NO_CONFIG, UserConfig, read_user_config
 from zoopm.locations import config_path, home_dir
+from zoopm.remote_store.location import EXAMPLES, RemoteLocation, parse_remote, shown
 from zoopm.storage.freshness import env_digest
 
 DEFAULT_GITHUB_API = "https://api.github.com"
@@ -39,6 +40,9 @@ class Settings:
     github_token: str | None = None
     # The web archive's availability API for dead links; None: ZOOPM_ARCHIVE_API=off.
     archive_api: str | None = DEFAULT_ARCHIVE_API
+    # ZOOPM_REMOTE: the shared remote store, over zoo.toml's and config.toml's; "off": none.
+    remote: RemoteLocation | None = None
+    remote_off: bool = False
     jobs: int = DEFAULT_JOBS
     no_color: bool = False
     # Seconds a download may go without a byte before it is retried (a stalled server).
@@ -66,6 +70,8 @@ class Settings:
             github_api=_github_api(env),
             github_token=_token(env),
             archive_api=_archive_api(env),
+            remote=_remote(env),
+            remote_off=env.get("ZOOPM_REMOTE", "").strip().lower() == "off",
             jobs=_jobs(env) or config.jobs or DEFAULT_JOBS,
             no_color="NO_COLOR" in env and env["NO_COLOR"] != "",
             read_timeout=_read_timeout(env),
@@ -138,6 +144,19 @@ def _archive_api(env: Mapping[str, str]) -> str | None:
             f"{DEFAULT_ARCHIVE_API}, or to off, or unset it",
         )
     return raw
+
+
+def _remote(env: Mapping[str, str]) -> RemoteLocation | None:
+    raw = env.get("ZOOPM_REMOTE", "").strip()
+    if not raw or raw.lower() == "off":
+        return None
+    try:
+        return parse_remote(raw, "ZOOPM_REMOTE")
+    except ValueError as exc:
+        raise UsageError(
+            f"environment variable ZOOPM_REMOTE={shown(raw)!r} is not usable: {exc}",
+            hint=f"set it to a remote store URL such as {EXAMPLES}, or to off, or unset it",
+        ) from None
 
 
 def _base_url_problem(url: str) -> str | None:

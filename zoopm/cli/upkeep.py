@@ -192,3 +192,41 @@ def bundle(
         )
 
     run(ctx, action, offline=offline)
+
+
+@app.command(short_help="Upload blobs the remote store lacks.")
+def push(
+    ctx: typer.Context,
+    everything: Annotated[
+        bool,
+        typer.Option("--all", help="Push every blob in the local store, not only zoo.lock's."),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload to the shared remote store ([store] remote, or ZOOPM_REMOTE) every blob zoo.lock
+    pins that it lacks; with --all, every blob in the local store. Blobs it holds already are
+    not sent again, so push can be run again or interrupted at any time.
+
+    Examples:
+
+    \b
+      zoopm install && zoopm push
+      ZOOPM_REMOTE=s3://team-models/zoopm zoopm push --all
+      AWS_ENDPOINT_URL=http://minio:9000 zoopm push --json
+    """
+
+    def action(project: Project, reporter: ConsoleReporter) -> jsondoc.Document | None:
+        result = project.push(everything=everything)
+        if as_json:
+            return jsondoc.push(result, reporter.warnings)
+        what = "the local store" if result.everything else "zoo.lock"
+        uploaded = len(result.uploaded)
+        reporter.info(
+            f"Pushed {_plural(uploaded, 'blob')} ({human_size(result.uploaded_bytes)}) of "
+            f"{what} to {printable(result.remote)}; "
+            f"{_plural(len(result.present), 'blob')} ({human_size(result.present_bytes)}) "
+            f"{'was' if len(result.present) == 1 else 'were'} there already"
+        )
+        return None
+
+    emit(run(ctx, action, as_json=as_json))

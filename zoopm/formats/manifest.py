@@ -15,6 +15,7 @@ from zoopm.errors import ManifestError
 from zoopm.formats.tomlerrors import load_toml
 from zoopm.locations import MANIFEST_NAME
 from zoopm.paths import model_name_problem, relative_path_problem
+from zoopm.remote_store.location import EXAMPLES, RemoteLocation, parse_remote, shown
 
 if TYPE_CHECKING:
     from tomlkit import TOMLDocument
@@ -116,6 +117,8 @@ class Manifest:
     indexes: tuple[IndexRef, ...] = ()
     # None: zoo.toml does not say; the user configuration's default applies, else true.
     archive_fallback: bool | None = None
+    # [store] remote: the shared remote store (ZOOPM_REMOTE wins over it).
+    remote: RemoteLocation | None = None
 
     @property
     def root(self) -> Path:
@@ -187,11 +190,11 @@ class _Parser:
 
     def manifest(self, data: dict[str, Any]) -> Manifest:
         for key in data:
-            if key not in ("project", "models", "mirrors", "index", "tool"):
+            if key not in ("project", "models", "mirrors", "index", "store", "tool"):
                 self.fail(
                     key,
                     "unknown table",
-                    hint="zoo.toml has [project], [models], [mirrors] and [[index]]",
+                    hint="zoo.toml has [project], [models], [mirrors], [store] and [[index]]",
                 )
         project = self.table(data.get("project", {}), "project")
         for key in project:
@@ -212,9 +215,25 @@ class _Parser:
         models = tuple(self.model(name, spec) for name, spec in models_table.items())
         mirrors = self.mirrors(self.table(data.get("mirrors", {}), "mirrors"))
         indexes = self.indexes(data.get("index", []))
+        remote = self.remote(self.table(data.get("store", {}), "store"))
         return Manifest(
-            self.path, models, models_dir, link_mode, mirrors, indexes, archive_fallback
+            self.path, models, models_dir, link_mode, mirrors, indexes, archive_fallback, remote
         )
+
+    def remote(self, table: dict[str, Any]) -> RemoteLocation | None:
+        for key in table:
+            if key != "remote":
+                self.fail(f"store.{key}", "unknown key", hint="[store] takes remote")
+        if "remote" not in table:
+            return None
+        value = self.string(table["remote"], "store.remote")
+        try:
+            return parse_remote(value, f"{self.path.name} [store] remote")
+        except ValueError as exc:
+            self.fail(
+                "store.remote", f"{shown(value)!r}: {exc}", hint=f"use a URL such as {EXAMPLES}"
+            )
+        raise AssertionError("unreachable")
 
     def table(self, value: object, key_path: str) -> dict[str, Any]:
         if not isinstance(value, dict):

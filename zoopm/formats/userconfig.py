@@ -17,6 +17,7 @@ from zoopm.atomic import TooLarge, read_regular
 from zoopm.errors import ConfigError
 from zoopm.formats.manifest import LINK_MODES, mirror_problem, mirror_targets
 from zoopm.formats.tomlerrors import load_toml
+from zoopm.remote_store.location import EXAMPLES, RemoteLocation, parse_remote, shown
 
 MAX_CONFIG_FILE = 1024 * 1024
 MAX_JOBS = 64  # more parallel downloads than this only trips servers' abuse limits
@@ -33,6 +34,8 @@ class UserConfig:
     mirrors: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # Whether a dead link is looked for in the web archive (zoo.toml wins over this).
     archive_fallback: bool | None = None
+    # [store] remote: the shared remote store (zoo.toml, then ZOOPM_REMOTE, win over this).
+    remote: RemoteLocation | None = None
 
     def mirror_map(self) -> Mapping[str, tuple[str, ...]]:
         return dict(self.mirrors)
@@ -65,8 +68,8 @@ def read_user_config(path: Path) -> UserConfig:
 def parse_user_config(text: str, path: Path) -> UserConfig:
     data = load_toml(text.removeprefix("\ufeff"), str(path), ConfigError)
     for key in data:
-        if key not in ("defaults", "mirrors"):
-            _fail(path, key, "unknown table", "config.toml has [defaults] and [mirrors]")
+        if key not in ("defaults", "mirrors", "store"):
+            _fail(path, key, "unknown table", "config.toml has [defaults], [mirrors] and [store]")
     defaults = _table(path, data.get("defaults", {}), "defaults")
     for key in defaults:
         if key not in _DEFAULT_KEYS:
@@ -86,7 +89,25 @@ def parse_user_config(text: str, path: Path) -> UserConfig:
     if archive_fallback is not None and not isinstance(archive_fallback, bool):
         _fail(path, "defaults.archive-fallback", f"{archive_fallback!r} is not true or false")
     mirrors = _mirrors(path, _table(path, data.get("mirrors", {}), "mirrors"))
-    return UserConfig(path, jobs, link_mode, mirrors, archive_fallback)
+    remote = _remote(path, _table(path, data.get("store", {}), "store"))
+    return UserConfig(path, jobs, link_mode, mirrors, archive_fallback, remote)
+
+
+def _remote(path: Path, table: dict[str, Any]) -> RemoteLocation | None:
+    for key in table:
+        if key != "remote":
+            _fail(path, f"store.{key}", "unknown key", "[store] takes remote")
+    value = table.get("remote")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        _fail(path, "store.remote", f"expected a string, got {type(value).__name__}")
+    assert isinstance(value, str)
+    try:
+        return parse_remote(value, f"{path} [store] remote")
+    except ValueError as exc:
+        _fail(path, "store.remote", f"{shown(value)!r}: {exc}", f"use a URL such as {EXAMPLES}")
+    raise AssertionError("unreachable")
 
 
 def _mirrors(path: Path, table: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -19,6 +19,7 @@ from zoopm.tasks import CancelToken
 if TYPE_CHECKING:
     from zoopm.network.archive import WebArchive
     from zoopm.network.net import HttpClient
+    from zoopm.remote_store.client import RemoteStore
 
 
 def candidate_urls(urls: Sequence[str], mirrors: Mapping[str, Sequence[str]]) -> list[str]:
@@ -31,6 +32,12 @@ def candidate_urls(urls: Sequence[str], mirrors: Mapping[str, Sequence[str]]) ->
             result.extend(_join(target, rest) for target in mirrors[prefixes[0]])
         result.append(url)
     return list(dict.fromkeys(result))
+
+
+def _shown(url: str) -> str:
+    from zoopm.network.net import without_token
+
+    return without_token(url)
 
 
 def _join(prefix: str, rest: str) -> str:
@@ -53,6 +60,7 @@ class Fetcher:
         token: CancelToken | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         archive: WebArchive | None = None,
+        remote: RemoteStore | None = None,
     ) -> None:
         self._store = store
         self._client = client
@@ -64,6 +72,8 @@ class Fetcher:
         self._swept = False
         # Asked for a dead link's capture once the origin URLs and mirrors fail; never offline.
         self._archive = None if offline else archive
+        # The shared remote store, asked before any URL for a blob whose sha256 is pinned.
+        self._remote = None if offline else remote
 
     def fetch_binary(self, url: str, sha1: str | None, label: str) -> Digest:
         """The binary's digest, from the store when its sha1 is known there, else downloaded."""
@@ -83,21 +93,44 @@ class Fetcher:
         assert expected.sha256 is not None
         if self._proven(expected):
             return
-        with self._before_download(label, urls, expected.sha256):
-            if not self._proven(expected):
-                key = f"sha256-{expected.sha256}"
-                self._download(candidate_urls(urls, self._mirrors), expected, label, key, urls)
+        remote = self._remote
+        with self._before_download(label, urls, expected.sha256, remote is not None):
+            if self._proven(expected):
+                return
+            if remote is not None and remote.fetch(self._store, expected, label) is not None:
+                return
+            if not urls:
+                where = f"the remote store {remote.url}" if remote else "the store"
+                raise NetworkError(
+                    f"{label}: not in {where}, and there is no URL to download it from"
+                )
+            key = f"sha256-{expected.sha256}"
+            self._download(candidate_urls(urls, self._mirrors), expected, label, key, urls)
+
+    def from_remote_store(self, expected: Expected, label: str) -> bool:
+        """Whether the blob is in the store now, proven, taken from the remote store if needed
+        (never from a URL): for bytes whose origin failed and that the lock pins by hash."""
+        assert expected.sha256 is not None
+        if self._proven(expected):
+            return True
+        remote = self._remote
+        if remote is None:
+            return False
+        with self._before_download(label, [], expected.sha256, remote=True):
+            return self._proven(expected) or remote.fetch(self._store, expected, label) is not None
 
     def _proven(self, expected: Expected) -> bool:
         assert expected.sha256 is not None
         return self._store.prove(expected.sha256, expected.size, expected.sha1) is not None
 
     @contextlib.contextmanager
-    def _before_download(self, label: str, urls: Sequence[str], key: str) -> Iterator[None]:
+    def _before_download(
+        self, label: str, urls: Sequence[str], key: str, remote: bool = False
+    ) -> Iterator[None]:
         """Refuses what cannot be downloaded, then holds the blob's lock for the download."""
         if self._offline:
             raise OfflineError(f"{label}: not in the store, and zoopm is offline")
-        if not urls:
+        if not urls and not remote:
             raise NetworkError(f"{label}: not in the store and there is no URL to download it from")
         if not self._swept:
             self._swept = True
@@ -123,11 +156,14 @@ class Fetcher:
         client = self._client()
         for url in candidates:
             try:
-                return self._download_from(client, url, expected, label, key)
+                digest = self._download_from(client, url, expected, label, key)
             except (NetworkError, IntegrityError) as exc:
                 failures.append(exc)
                 if len(candidates) > 1 or self._archive is not None:
                     self._reporter.warning(f"{exc.message}; trying the next URL")
+                continue
+            self._reporter.info(f"{label}: from {_shown(url)}")
+            return digest
         first = failures[0]
         if self._archive is not None:
             return self._from_archive(

@@ -282,9 +282,11 @@ class HttpClient:
                 # promised more than the file has): every byte is here already.
                 return
             if status not in (200, 206):
-                raise NetworkError(
+                error = NetworkError(
                     f"{without_token(url)}: HTTP {status} {response.reason or ''}".rstrip()
                 )
+                error.status = status
+                raise error
             if status == 206 and not _resumes_at(response.headers.get("Content-Range"), offset):
                 sink.reset()
                 progress.restart()

@@ -213,6 +213,19 @@ class Resolver:
                 self.store.add_bytes(data, Expected(digest.size, digest.sha1, digest.sha256), url)
             return data
         assert failure is not None
+        # The origin is gone: the copy pushed to the remote store, if it has the locked hash.
+        expected = Expected(readme.size, readme.sha1, readme.sha256)
+        label = f"{model}/{readme.path}"
+        if readme.size <= MAX_INFO_FILE and self.fetcher.from_remote_store(expected, label):
+            stored = self.store.get(readme.sha256)
+            with contextlib.suppress(OSError, TooLarge):
+                data = read_regular(stored, MAX_INFO_FILE, follow=False) if stored else b""
+                if digest_bytes(data).sha256 == readme.sha256:
+                    self.reporter.info(
+                        f"{model}: readme.md checked against the remote store's copy "
+                        f"({failure.message})"
+                    )
+                    return data
         detail = f"readme.md cannot be fetched to check the lock: {failure.message}"
         return Disagreement(model, f"{key}.urls", detail)
 

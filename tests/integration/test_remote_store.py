@@ -1,0 +1,420 @@
+"""The shared remote store: machine A installs and pushes, machine B installs from the remote
+with the origin gone, every byte proven by the hash zoo.lock pins.
+
+S3 is a real S3 API on 127.0.0.1 (moto in server mode, reached through AWS_ENDPOINT_URL as a
+MinIO user would); the static-HTTP remote is the tests' file server; file:// needs no server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.cli import Run, Zoopm
+from tests.support.fileserver import FileServer
+from tests.support.github import FIXTURES, GitHubEmulator
+from tests.support.projects import mirrors_for, write_project
+from tests.support.s3 import Bucket, S3Server, use_s3
+
+NIN = "d802a5849de39225bcc6"
+NIN_REV = "8df5fd6b236eb157bc7c1f1aca9eb11c5e86576a"
+BVLC_REV = "9b891540183ddc834a02b2bd81b31afae71b2153"
+NIN_BINARY = (FIXTURES / "binaries" / "nin_imagenet.caffemodel").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[S3Server]:
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Bucket:
+    return use_s3(s3_server, monkeypatch, tmp_path)
+
+
+def ok(run: Run) -> Run:
+    assert run.exit_code == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    return run
+
+
+def refused(run: Run, phrase: str, code: int = 1) -> Run:
+    assert run.exit_code == code, run.stderr
+    assert phrase in run.error_line, run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("hint: "), run.stderr
+    assert "Traceback" not in run.stderr
+    return run
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    """Every file below directory (the install record aside) and its bytes."""
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != ".zoopm-installed.json"
+    }
+
+
+def machine(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """From here on, zoopm runs as on another machine: its own ZOOPM_HOME, an empty store."""
+    monkeypatch.setenv("ZOOPM_HOME", str(home))
+
+
+def three_models(root: Path, tiny_net: Path, host: FileServer) -> Path:
+    """A gist model, a repository model and a directory of the project's own."""
+    models = {
+        "nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}',
+        "googlenet": f'{{ github = "BVLC/caffe", path = "models/bvlc_googlenet", '
+        f'rev = "{BVLC_REV}" }}',
+        "tiny": '{ path = "src/tiny" }',
+    }
+    project = write_project(root, models, mirrors_for(host))
+    shutil.copytree(tiny_net, project / "src" / "tiny")
+    return project
+
+
+def checkout(project: Path, where: Path) -> Path:
+    """A clone on another machine: zoo.toml and zoo.lock only (src/tiny is not committed)."""
+    where.mkdir(parents=True)
+    for name in ("zoo.toml", "zoo.lock"):
+        shutil.copyfile(project / name, where / name)
+    return where
+
+
+def origin_gone(github: GitHubEmulator, host: FileServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gist and raw hosts and the model host stop answering: only the remote store is left."""
+    dead = github.api_url
+    github.stop()
+    host.stop()
+    monkeypatch.setenv("ZOOPM_GITHUB_API", dead)
+
+
+def push_json(zoopm: Zoopm, project: Path, *args: str) -> dict[str, Any]:
+    run = ok(zoopm("push", "--json", *args, project=project))
+    document = json.loads(run.stdout)
+    assert isinstance(document, dict)
+    return document
+
+
+# --- the issue's check: machine A pushes, machine B installs with the origin gone --------------
+
+
+def test_machine_b_installs_everything_from_s3_with_the_origin_unreachable(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    tiny_net: Path,
+    bucket: Bucket,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ZOOPM_REMOTE", bucket.url())
+    machine(monkeypatch, tmp_path / "machine-a")
+    project = three_models(tmp_path / "a", tiny_net, model_host)
+    ok(zoopm("install", project=project))
+    pushed = push_json(zoopm, project)
+    blobs = len(pushed["uploaded"]["blobs"])
+    assert blobs >= 9 and pushed["present"] == {"blobs": 0, "bytes": 0}
+    assert len(bucket.objects()) == blobs
+    assert all(key.startswith("team/zoopm/sha256/") for key in bucket.objects())
+    assert push_json(zoopm, project)["uploaded"] == {"blobs": [], "bytes": 0}
+
+    machine(monkeypatch, tmp_path / "machine-b")
+    origin_gone(github, model_host, monkeypatch)
+    clone = checkout(project, tmp_path / "b")
+
+    run = ok(zoopm("-v", "install", "--frozen", project=clone))
+
+    assert tree(clone / "models") == tree(project / "models")
+    assert (clone / "models" / "nin" / "nin_imagenet.caffemodel").read_bytes() == NIN_BINARY
+    assert f"nin/nin_imagenet.caffemodel: from the remote store {bucket.url()}" in run.stderr
+    # The only warning: the project's own directory did not come along with the clone.
+    warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: tiny: src/tiny changed since zoo.lock was written (src/tiny cannot be read); "
+        "install places what zoo.lock pins (run 'zoopm lock' to pin the new contents)"
+    ]
+    ok(zoopm("verify", "--store", project=clone))
+    again = push_json(zoopm, clone)
+    assert again["uploaded"] == {"blobs": [], "bytes": 0}
+    assert again["present"]["blobs"] == blobs
+
+
+def nin_project(root: Path, host: FileServer) -> Path:
+    return write_project(
+        root, {"nin": f'{{ gist = "{NIN}", rev = "{NIN_REV}" }}'}, mirrors_for(host)
+    )
+
+
+def nin_key(bucket_prefix: str = "team/zoopm") -> str:
+    sha = hashlib.sha256(NIN_BINARY).hexdigest()
+    return f"{bucket_prefix}/sha256/{sha[:2]}/{sha}"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[:-1] + bytes([data[-1] ^ 1]), id="same-size"),
+        pytest.param(lambda data: data[:100], id="truncated"),
+        pytest.param(lambda data: data + b"more", id="longer"),
+    ],
+)
+def test_a_corrupted_remote_blob_is_detected_skipped_and_fetched_from_the_origin(
+    damage: object,
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    bucket: Bucket,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ZOOPM_REMOTE", bucket.url())
+    project = nin_project(tmp_path / "a", model_host)
+    ok(zoopm("install", project=project))
+    ok(zoopm("push", project=project))
+    assert callable(damage)
+    bucket.put(nin_key(), damage(NIN_BINARY))
+    machine(monkeypatch, tmp_path / "machine-b")
+    clone = checkout(project, tmp_path / "b")
+    model_host.clear_log()
+
+    run = ok(zoopm("-v", "install", "--frozen", project=clone))
+
+    assert (clone / "models" / "nin" / "nin_imagenet.caffemodel").read_bytes() == NIN_BINARY
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "skipped, fetching from the origin" in warned[0], run.stderr
+    assert "nin/nin_imagenet.caffemodel: from http://127.0.0.1:" in run.stderr
+    assert [r.path for r in model_host.requests] == ["/nin/nin_imagenet.caffemodel"]
+    # Nothing of the wrong copy stayed in machine B's store; the other files came from S3.
+    ok(zoopm("verify", "--store", project=clone))
+    assert "nin/deploy.prototxt: from the remote store" in run.stderr
+    # The remote keeps its wrong copy (install never writes to it); push replaces one whose
+    # size is wrong, and the next install takes the binary from the remote store.
+    if len(damage(NIN_BINARY)) != len(NIN_BINARY):
+        assert len(push_json(zoopm, clone)["uploaded"]["blobs"]) == 1
+        assert bucket.get(nin_key()) == NIN_BINARY
+
+
+def test_a_blob_the_remote_lacks_comes_from_the_origin_and_v_says_where_each_came_from(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    bucket: Bucket,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ZOOPM_REMOTE", bucket.url())
+    project = nin_project(tmp_path / "a", model_host)
+    ok(zoopm("lock", project=project))
+    machine(monkeypatch, tmp_path / "machine-b")
+
+    run = ok(zoopm("-v", "install", "--frozen", project=project))
+
+    assert "nin/nin_imagenet.caffemodel: not in the remote store " + bucket.url() in run.stderr
+    assert "nin/nin_imagenet.caffemodel: from http://127.0.0.1:" in run.stderr
+    assert "warning" not in run.stderr
+    assert bucket.objects() == {}  # install never writes to the remote store
+
+
+def test_an_unreachable_remote_is_said_once_and_the_origin_serves_the_rest(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with FileServer() as gone:
+        dead = gone.url("/zoopm")
+    monkeypatch.setenv("ZOOPM_REMOTE", dead)
+    project = nin_project(tmp_path / "a", model_host)
+    ok(zoopm("lock", project=project))
+    machine(monkeypatch, tmp_path / "machine-b")
+
+    run = ok(zoopm("install", "--frozen", project=project))
+
+    assert (project / "models" / "nin" / "nin_imagenet.caffemodel").read_bytes() == NIN_BINARY
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1, run.stderr
+    assert "refused the connection" in warned[0]
+    assert "the remote store is not asked again in this run" in warned[0]
+
+
+def test_offline_never_contacts_the_remote_store(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    remote = FileServer()
+    with remote:
+        monkeypatch.setenv("ZOOPM_REMOTE", remote.url("/zoopm"))
+        project = nin_project(tmp_path / "a", model_host)
+        ok(zoopm("lock", project=project))
+        remote.clear_log()
+        machine(monkeypatch, tmp_path / "machine-b")
+
+        run = zoopm("install", "--frozen", "--offline", project=project)
+
+        assert run.exit_code == 1 and "not in the store" in run.error_line, run.stderr
+        monkeypatch.setenv("ZOOPM_OFFLINE", "1")
+        refused(zoopm("push", "--all", project=project), "zoopm is offline")
+        assert remote.requests == []
+
+
+# --- the static-HTTP remote: read-only -----------------------------------------------------------
+
+
+def serve_directory(server: FileServer, directory: Path, prefix: str) -> None:
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            server.add_file(f"{prefix}/{path.relative_to(directory).as_posix()}", path)
+
+
+def test_a_static_web_server_serves_a_pushed_directory_as_a_read_only_remote(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shared = tmp_path / "shared" / "zoopm"
+    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
+    project = nin_project(tmp_path / "a", model_host)
+    ok(zoopm("install", project=project))
+    pushed = push_json(zoopm, project)
+    assert len(pushed["uploaded"]["blobs"]) == 3
+    # Whole files only: no temp file is left beside them.
+    assert sorted(p.name for p in shared.rglob("*") if p.is_file()) == sorted(
+        pushed["uploaded"]["blobs"]
+    )
+    with FileServer() as web:
+        serve_directory(web, shared, "/cache/zoopm")
+        monkeypatch.setenv("ZOOPM_REMOTE", web.url("/cache/zoopm/"))
+        machine(monkeypatch, tmp_path / "machine-b")
+        origin_gone(github, model_host, monkeypatch)
+        clone = checkout(project, tmp_path / "b")
+
+        run = ok(zoopm("-v", "install", "--frozen", project=clone))
+
+        assert tree(clone / "models") == tree(project / "models")
+        assert f"nin/nin_imagenet.caffemodel: from the remote store {web.url('/cache/zoopm')}" in (
+            run.stderr
+        )
+        web.clear_log()
+        refused(zoopm("push", project=clone), "is read-only")
+        assert web.requests == []
+
+
+# --- push: what it sends, and what it refuses ------------------------------------------------
+
+
+def test_push_all_sends_every_blob_of_the_local_store_and_push_needs_them_all_first(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    tiny_net: Path,
+    bucket: Bucket,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ZOOPM_REMOTE", bucket.url("cache"))
+    nin = nin_project(tmp_path / "nin", model_host)
+    tiny = write_project(tmp_path / "tiny", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    ok(zoopm("install", project=nin))
+    ok(zoopm("install", project=tiny))
+
+    one = push_json(zoopm, tiny)
+    everything = push_json(zoopm, tmp_path, "--all")  # outside any project: the whole store
+
+    assert everything["all"] is True
+    stored = sorted(p.name for p in (tmp_path / "zoopm-home" / "store" / "sha256").rglob("*"))
+    stored = [name for name in stored if len(name) == 64]
+    pushed = set(one["uploaded"]["blobs"]) | set(everything["uploaded"]["blobs"])
+    assert sorted(pushed) == stored
+    assert everything["present"]["blobs"] == len(one["uploaded"]["blobs"])
+    assert sorted(bucket.objects()) == sorted(f"cache/sha256/{s[:2]}/{s}" for s in stored)
+
+    # A project whose lock pins what this store lacks: nothing is sent, the files are named.
+    machine(monkeypatch, tmp_path / "machine-b")
+    before = bucket.objects()
+    refused(zoopm("push", project=nin), "3 file(s) zoo.lock pins are not in the local store")
+    assert bucket.objects() == before
+
+
+def test_a_local_blob_changed_on_disk_is_never_pushed(
+    tmp_path: Path,
+    tiny_net: Path,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
+    project = write_project(tmp_path / "p", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    ok(zoopm("install", "--link-mode", "copy", project=project))
+    sha = hashlib.sha256((tiny_net / "tiny_net.caffemodel").read_bytes()).hexdigest()
+    blob = tmp_path / "zoopm-home" / "store" / "sha256" / sha[:2] / sha
+    blob.chmod(0o644)
+    blob.write_bytes(b"\0" * blob.stat().st_size)
+
+    run = zoopm("push", project=project)
+
+    refused(run, "1 file(s) zoo.lock pins are not in the local store, or were changed there")
+    assert "tiny/tiny_net.caffemodel" in run.error_line
+    assert not blob.exists()  # moved to quarantine
+    assert not any(p.name == blob.name for p in shared.rglob("*"))
+    assert not [p for p in shared.rglob("*") if p.is_file() and p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"),
+    [
+        ("bucket/prefix", "not a URL with a scheme"),
+        ("s3://key:secret@bucket/prefix", "holds credentials"),
+        ("https://cache.example/zoopm?X-Amz-Signature=abc", "query or fragment"),
+        ("file://relative/dir", "absolute path"),
+        ("s3://", "names no bucket or host"),
+    ],
+)
+def test_a_remote_url_zoopm_cannot_use_is_refused_naming_where_it_was_set(
+    where: str, problem: str, tmp_path: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = write_project(tmp_path / "p", {}, f'\n[store]\nremote = "{where}"\n')
+    run = refused(zoopm("push", project=project), problem, code=2)
+    assert run.error_line.startswith("error: zoo.toml:"), run.stderr
+    assert "secret" not in run.stderr  # a key in the URL is never printed
+
+    monkeypatch.setenv("ZOOPM_REMOTE", where)
+    run = refused(zoopm("list", project=project), problem, code=2)
+    assert "ZOOPM_REMOTE" in run.error_line
+    assert "secret" not in run.stderr
+
+
+def test_zoopm_remote_wins_over_zoo_toml_which_wins_over_config_toml_and_off_turns_it_off(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "xdg-config" / "zoopm" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'[store]\nremote = "{(tmp_path / "from-config").as_uri()}"\n')
+    plain = write_project(tmp_path / "plain", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    ok(zoopm("install", project=plain))
+    named = write_project(
+        tmp_path / "named",
+        {"tiny": f'{{ path = "{tiny_net}" }}'},
+        f'\n[store]\nremote = "{(tmp_path / "from-toml").as_uri()}"\n',
+    )
+    ok(zoopm("install", project=named))
+
+    assert push_json(zoopm, plain)["remote"] == (tmp_path / "from-config").as_uri()
+    assert push_json(zoopm, named)["remote"] == (tmp_path / "from-toml").as_uri()
+    monkeypatch.setenv("ZOOPM_REMOTE", (tmp_path / "from-env").as_uri())
+    assert push_json(zoopm, named)["remote"] == (tmp_path / "from-env").as_uri()
+    monkeypatch.setenv("ZOOPM_REMOTE", "off")
+    refused(zoopm("push", project=named), "no remote store is configured")

@@ -1,0 +1,109 @@
+"""push: the blobs a project's zoo.lock pins (or the whole local store) into the shared remote
+store, those it lacks only; in parallel, safe to run again and to interrupt."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from zoopm.errors import StoreError
+from zoopm.formats.lockfile import Lock
+from zoopm.remote_store.client import RemoteStore
+from zoopm.reporting import Reporter
+from zoopm.storage.store import Store
+from zoopm.tasks import CancelToken, run_tasks
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """One blob to be in the remote store: its name, size and what to call it in messages."""
+
+    sha256: str
+    size: int
+    label: str
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What push uploaded, and what the remote store held already."""
+
+    remote: str
+    everything: bool  # --all: the whole local store, not one project's zoo.lock
+    uploaded: tuple[Wanted, ...]
+    present: tuple[Wanted, ...]
+
+    @property
+    def uploaded_bytes(self) -> int:
+        return sum(blob.size for blob in self.uploaded)
+
+    @property
+    def present_bytes(self) -> int:
+        return sum(blob.size for blob in self.present)
+
+
+def locked_blobs(lock: Lock, store: Store) -> list[Wanted]:
+    """Every blob lock pins, once each; a StoreError naming those the local store lacks."""
+    wanted: dict[str, Wanted] = {}
+    for model in lock.models:
+        for file in model.files:
+            wanted.setdefault(
+                file.sha256, Wanted(file.sha256, file.size, f"{model.name}/{file.path}")
+            )
+    # One stat for an untouched blob; one that shows a sign of change is hashed (and moved to
+    # quarantine if wrong): a changed file is never pushed under the blob's name.
+    missing = [blob for blob in wanted.values() if store.prove(blob.sha256, blob.size) is None]
+    if missing:
+        listed = ", ".join(blob.label for blob in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise StoreError(
+            f"{len(missing)} file(s) zoo.lock pins are not in the local store, or were changed "
+            f"there: {listed}{more}",
+            hint="run 'zoopm install' (it fetches them again), then push",
+        )
+    return sorted(wanted.values(), key=lambda blob: blob.sha256)
+
+
+def stored_blobs(store: Store) -> list[Wanted]:
+    """Every blob in the local store (regular files under a blob's name)."""
+    return [
+        Wanted(blob.sha256, blob.info.st_size, blob.sha256[:12])
+        for blob in store.blobs()
+        if blob.is_file
+    ]
+
+
+def push_blobs(
+    blobs: Sequence[Wanted],
+    *,
+    remote: RemoteStore,
+    store: Store,
+    everything: bool,
+    jobs: int,
+    token: CancelToken,
+    reporter: Reporter,
+) -> PushResult:
+    """Uploads each blob the remote store lacks, after proving the local copy; jobs at once."""
+    remote.backend()  # a missing backend or a read-only remote is said once, before any task
+    results = run_tasks(
+        [functools.partial(_push_one, blob, remote, store, reporter) for blob in blobs],
+        jobs,
+        token,
+    )
+    uploaded = tuple(blob for blob, sent in zip(blobs, results, strict=True) if sent)
+    present = tuple(blob for blob, sent in zip(blobs, results, strict=True) if not sent)
+    return PushResult(remote.url, everything, uploaded, present)
+
+
+def _push_one(blob: Wanted, remote: RemoteStore, store: Store, reporter: Reporter) -> bool:
+    path = store.prove(blob.sha256, blob.size)
+    if path is None:
+        raise StoreError(
+            f"{blob.label}: the local store's blob {blob.sha256} is missing or was changed "
+            "(moved to quarantine)",
+            hint="run 'zoopm install' to fetch it again, then push",
+        )
+    sent = remote.push(path, blob.sha256, blob.size, blob.label)
+    if sent:
+        reporter.info(f"{blob.label}: uploaded ({blob.size:,} bytes)")
+    return sent

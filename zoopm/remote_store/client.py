@@ -1,0 +1,154 @@
+"""RemoteStore: blobs fetched from the shared remote store into the local one, every byte
+proven by the hash zoo.lock pins, and blobs pushed to it whole or not at all."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from zoopm.digest import CHUNK_SIZE, Digest
+from zoopm.errors import IntegrityError, NetworkError, RemoteStoreError, from_os_error
+from zoopm.remote_store.backend import Backend, RemoteMissing
+from zoopm.remote_store.location import RemoteLocation, blob_key
+from zoopm.tasks import CancelToken
+
+if TYPE_CHECKING:
+    from zoopm.network.net import HttpClient
+    from zoopm.reporting import Reporter
+    from zoopm.storage.store import Expected, Store
+
+
+def open_backend(
+    location: RemoteLocation,
+    http: Callable[[], HttpClient],
+    token: CancelToken,
+    read_timeout: float,
+) -> Backend:
+    """The backend for location's scheme: a directory, a static web server, or fsspec's."""
+    if location.scheme == "file":
+        from zoopm.remote_store.directory import DirectoryBackend
+
+        return DirectoryBackend(Path(location.path), location.url, token)
+    if not location.writable:
+        from zoopm.remote_store.web import WebBackend
+
+        return WebBackend(location.url, location.url, http)
+    from zoopm.remote_store.objects import open_objects
+
+    return open_objects(location, token, read_timeout)
+
+
+class RemoteStore:
+    """The remote store as install and push use it; the backend is opened on first use."""
+
+    def __init__(
+        self,
+        location: RemoteLocation,
+        backend: Callable[[], Backend],
+        reporter: Reporter,
+        token: CancelToken,
+    ) -> None:
+        self.location = location
+        self._open = backend
+        self._backend: Backend | None = None
+        self._opening = threading.Lock()
+        self._reporter = reporter
+        self._token = token
+        # Set once a request fails for a reason other than a missing blob: the rest of the
+        # run goes to the origin at once instead of failing the same way once per blob.
+        self._broken = False
+
+    @property
+    def url(self) -> str:
+        return self.location.url
+
+    def backend(self) -> Backend:
+        with self._opening:
+            if self._backend is None:
+                self._backend = self._open()
+            return self._backend
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+
+    def fetch(self, store: Store, expected: Expected, label: str) -> Digest | None:
+        """The blob expected.sha256 names, from the remote store into store and proven by its
+        hashes; None when the remote lacks it or fails (said in a line; the caller goes on to
+        the origin). Only a Ctrl-C or a failure of the local store raises."""
+        assert expected.sha256 is not None
+        if self._broken:
+            return None
+        key = blob_key(expected.sha256)
+        where = f"remote store {self.url}"
+        backend = self.backend()  # a backend that is not installed stops the run: said once
+        try:
+            progress = self._reporter.transfer(f"downloading {label}", expected.size)
+            try:
+                with store.writer(expected, f"{label} from the {where}") as writer:
+                    backend.read(key, writer, progress, expected.size)
+                    digest = writer.commit().digest
+            finally:
+                progress.close()
+        except RemoteMissing:
+            self._reporter.info(f"{label}: not in the {where}")
+            return None
+        except IntegrityError as exc:
+            # A wrong copy is skipped, never trusted: the origin is asked instead.
+            self._reporter.warning(f"{exc.message}; skipped, fetching from the origin")
+            return None
+        except (RemoteStoreError, NetworkError) as exc:
+            with self._opening:
+                first, self._broken = not self._broken, True
+            message = (
+                exc.message
+                if exc.message.startswith("remote store")
+                else (f"{where}: {exc.message}")
+            )
+            if first:  # parallel fetches that failed the same way say nothing more
+                self._reporter.warning(
+                    f"{message}; the remote store is not asked again in this run, "
+                    "fetching from the origin"
+                )
+            else:
+                self._reporter.info(f"{label}: {message}")
+            return None
+        self._reporter.info(f"{label}: from the {where}")
+        return digest
+
+    def push(self, path: Path, sha256: str, size: int, label: str) -> bool:
+        """Uploads the local blob at path unless the remote holds an object of its size under
+        its name; True when it was uploaded. The bytes are hashed as they are sent and the
+        upload is committed only when they are the blob's: a changed local file never
+        reaches the remote."""
+        backend = self.backend()
+        key = blob_key(sha256)
+        if backend.size(key) == size:
+            return False
+        self._token.check()
+        upload = backend.upload(key)
+        hasher = hashlib.sha256()
+        sent = 0
+        try:
+            with path.open("rb") as stream:
+                while chunk := stream.read(CHUNK_SIZE):
+                    self._token.check()
+                    hasher.update(chunk)
+                    sent += len(chunk)
+                    upload.write(chunk)
+            if hasher.hexdigest() != sha256 or sent != size:
+                raise IntegrityError(
+                    f"{label}: the local store's blob {sha256} changed while it was pushed",
+                    hint="run 'zoopm verify --store', then push again",
+                )
+            upload.commit()
+        except OSError as exc:
+            upload.discard()
+            raise from_os_error(exc, path) from None
+        except BaseException:
+            upload.discard()
+            raise
+        return True

@@ -1,0 +1,86 @@
+"""Where the remote store is: a URL from ZOOPM_REMOTE, zoo.toml or config.toml, checked."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+# Served by any static web server: read, never written.
+READ_ONLY_SCHEMES = ("http", "https")
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+EXAMPLES = "s3://bucket/prefix, gs://bucket/prefix, file:///srv/zoopm or https://host/zoopm"
+
+
+@dataclass(frozen=True)
+class RemoteLocation:
+    """A remote store's URL (no trailing slash) and the setting that named it."""
+
+    url: str
+    origin: str
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split("://", 1)[0]
+
+    @property
+    def writable(self) -> bool:
+        return self.scheme not in READ_ONLY_SCHEMES
+
+    @property
+    def path(self) -> str:
+        """The URL without its scheme: what fsspec's file systems take."""
+        return self.url.split("://", 1)[1]
+
+    def key_url(self, key: str) -> str:
+        return f"{self.url}/{key}"
+
+
+def remote_problem(text: str) -> str | None:
+    """Why text is not a remote store URL zoopm uses, or None if it is one."""
+    if any(c.isspace() or not c.isprintable() for c in text):
+        return "it contains a space or a control character"
+    scheme, sep, rest = text.partition("://")
+    if not sep or not _SCHEME.fullmatch(scheme):
+        return f"not a URL with a scheme (such as {EXAMPLES})"
+    try:
+        parts = urllib.parse.urlsplit(text)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError as exc:
+        return f"not a URL: {exc}"
+    if parts.query or parts.fragment or "?" in rest or "#" in rest:
+        return "it has a query or fragment; zoopm adds only blob names to the URL"
+    if "@" in parts.netloc:
+        # A key in the URL would end up in messages and logs: each backend has its own config.
+        return "it holds credentials; zoopm takes them from the backend's own configuration"
+    if scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            return "a file URL needs an absolute path, such as file:///srv/zoopm"
+        if not parts.path.strip("/"):
+            return "it names the root directory; name a directory for the store"
+    elif not parts.netloc:
+        return "it names no bucket or host"
+    return None
+
+
+def shown(text: str) -> str:
+    """text as a message may show it: whatever stands before an '@' in the host part (a user
+    name and a key) is left out."""
+    scheme, sep, rest = text.partition("://")
+    host, slash, path = rest.partition("/")
+    if sep and "@" in host:
+        return f"{scheme}://…@{host.rsplit('@', 1)[1]}{slash}{path}"
+    return text
+
+
+def parse_remote(text: str, origin: str) -> RemoteLocation:
+    """text as a RemoteLocation; raises ValueError with the problem if it is not one."""
+    problem = remote_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
+    return RemoteLocation(text.rstrip("/"), origin)
+
+
+def blob_key(sha256: str) -> str:
+    """A blob's name in the remote store: the local store's layout, sha256/ab/abcdef…."""
+    return f"sha256/{sha256[:2]}/{sha256}"

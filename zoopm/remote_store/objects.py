@@ -1,0 +1,171 @@
+"""A remote store on object storage through fsspec (s3://, gs://, az://, …): the only module
+that imports fsspec, and only once a remote store is configured.
+
+Credentials and endpoints are the backend's own (for S3: the AWS environment and config
+files, AWS_ENDPOINT_URL included); zoopm passes none and prints none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from zoopm.digest import CHUNK_SIZE
+from zoopm.errors import Cancelled, IntegrityError, RemoteStoreError, ZoopmError
+from zoopm.remote_store.backend import RemoteMissing
+from zoopm.tasks import CancelToken
+
+if TYPE_CHECKING:
+    from zoopm.network.net import Sink
+    from zoopm.remote_store.location import RemoteLocation
+    from zoopm.reporting import Progress
+
+EXTRA_HINT = "install the extra: pip install 'zoopm[remote]' (fsspec and s3fs)"
+# The fsspec package each protocol needs beyond fsspec itself, for the hint.
+_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs"}
+_PACKAGES |= {"abfs": "adlfs", "abfss": "adlfs"}
+# Bytes asked of the server at once when reading: 8 chunks per request.
+_READ_BLOCK = 8 * CHUNK_SIZE
+# Parts of a multipart upload: S3 wants at least 5 MiB in each but the last.
+_WRITE_BLOCK = 8 * CHUNK_SIZE
+
+
+def open_objects(location: RemoteLocation, token: CancelToken, read_timeout: float) -> Objects:
+    """The fsspec file system for location; a clear error when fsspec or its backend is not
+    installed, naming what to install."""
+    try:
+        import fsspec
+    except ImportError:
+        raise RemoteStoreError(
+            f"remote store {location.url} ({location.origin}) needs fsspec, which is not installed",
+            hint=EXTRA_HINT,
+        ) from None
+    options: dict[str, Any] = {"skip_instance_cache": True}
+    if location.scheme in ("s3", "s3a"):
+        # Fail over to the origin soon when the endpoint is down, instead of after minutes.
+        options["config_kwargs"] = {
+            "connect_timeout": 10,
+            "read_timeout": read_timeout,
+            "retries": {"max_attempts": 3},
+        }
+    try:
+        fs = fsspec.filesystem(location.scheme, **options)
+    except ImportError:
+        package = _PACKAGES.get(location.scheme, f"the fsspec backend for {location.scheme}://")
+        hint = EXTRA_HINT if package == "s3fs" else f"install {package} (pip install {package})"
+        raise RemoteStoreError(
+            f"remote store {location.url} ({location.origin}) needs {package}, which is not "
+            "installed",
+            hint=hint,
+        ) from None
+    except ValueError as exc:
+        raise RemoteStoreError(
+            f"remote store {location.url} ({location.origin}): {_reason(exc)}",
+            hint=f"fsspec knows no protocol {location.scheme}://; use s3://, gs://, az:// …",
+        ) from None
+    except Exception as exc:  # a backend's own setup error, in one line
+        raise RemoteStoreError(
+            f"remote store {location.url} ({location.origin}): {_reason(exc)}"
+        ) from None
+    return Objects(fs, location, token)
+
+
+class Objects:
+    """Keys below the location's path in an fsspec file system."""
+
+    def __init__(self, fs: Any, location: RemoteLocation, token: CancelToken) -> None:
+        self._fs = fs
+        self._base = location.path.rstrip("/")
+        self._shown = location.url
+        self._token = token
+
+    def _path(self, key: str) -> str:
+        return f"{self._base}/{key}"
+
+    def _error(self, key: str, exc: BaseException) -> ZoopmError:
+        if isinstance(exc, ZoopmError):
+            return exc
+        hint = None
+        if isinstance(exc, PermissionError):
+            hint = "the backend's credentials may not read or write there; check them"
+        return RemoteStoreError(f"remote store {self._shown}: {key}: {_reason(exc)}", hint)
+
+    def size(self, key: str) -> int | None:
+        try:
+            info = self._fs.info(self._path(key))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # any backend failure becomes one line
+            raise self._error(key, exc) from None
+        if info.get("type") != "file":
+            return None
+        return int(info.get("size") or 0)
+
+    def read(self, key: str, sink: Sink, progress: Progress, size: int | None) -> None:
+        try:
+            stream = self._fs.open(self._path(key), "rb", block_size=_READ_BLOCK)
+        except FileNotFoundError:
+            raise RemoteMissing(key) from None
+        except Exception as exc:
+            raise self._error(key, exc) from None
+        try:
+            found = getattr(stream, "size", None)
+            if size is not None and isinstance(found, int) and found != size:
+                raise IntegrityError(
+                    f"remote store {self._shown}: {key} holds {found} bytes, zoo.lock pins {size}"
+                )
+            while chunk := stream.read(CHUNK_SIZE):
+                self._token.check()
+                sink.write(chunk)
+                progress.advance(len(chunk))
+        except (ZoopmError, Cancelled):
+            raise
+        except FileNotFoundError:
+            raise RemoteMissing(key) from None
+        except Exception as exc:
+            raise self._error(key, exc) from None
+        finally:
+            with contextlib.suppress(Exception):
+                stream.close()
+
+    def upload(self, key: str) -> _ObjectUpload:
+        try:
+            stream = self._fs.open(self._path(key), "wb", autocommit=False, block_size=_WRITE_BLOCK)
+        except Exception as exc:
+            raise self._error(key, exc) from None
+        return _ObjectUpload(stream, key, self._error)
+
+    def close(self) -> None:
+        pass
+
+
+class _ObjectUpload:
+    """An fsspec file opened without autocommit: the object appears on commit, whole."""
+
+    def __init__(self, stream: Any, key: str, error: Any) -> None:
+        self._stream = stream
+        self._key = key
+        self._error = error
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self._stream.write(chunk)
+        except Exception as exc:
+            raise self._error(self._key, exc) from None
+
+    def commit(self) -> None:
+        try:
+            self._stream.close()
+            self._stream.commit()
+        except Exception as exc:
+            self.discard()
+            raise self._error(self._key, exc) from None
+
+    def discard(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.discard()
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
