@@ -25,7 +25,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     names = ("ZOOPM_OFFLINE", "GITHUB_TOKEN", "ZOOPM_GITHUB_API", "ZOOPM_JOBS", "ZOOPM_CONFIG")
-    for name in (*names, "NO_COLOR"):
+    for name in (*names, "ZOOPM_REMOTE", "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
     # No test may reach the real web archive; tests of the dead-link fallback set a stand-in.
     monkeypatch.setenv("ZOOPM_ARCHIVE_API", "off")

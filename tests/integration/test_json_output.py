@@ -135,6 +135,18 @@ def test_list_show_verify_gc(installed: Path, zoopm: Zoopm) -> None:
     assert collected["dry_run"] and collected["blobs"]["kept"] == 4
 
 
+def test_push_then_push_again(
+    installed: Path, zoopm: Zoopm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZOOPM_REMOTE", (tmp_path / "shared").as_uri())
+    first = document(zoopm("push", "--json", project=installed), "push")
+    again = document(zoopm("push", "--all", "--json", project=installed), "push")
+
+    assert len(first["uploaded"]["blobs"]) == 4 and first["present"]["blobs"] == 0
+    assert again["all"] and again["uploaded"] == {"blobs": [], "bytes": 0}
+    assert again["present"] == {"blobs": 4, "bytes": first["uploaded"]["bytes"]}
+
+
 def test_verify_finding_a_problem_exits_1_with_its_document_not_an_error(
     installed: Path, zoopm: Zoopm
 ) -> None:

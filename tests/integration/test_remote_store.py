@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +22,16 @@ import pytest
 from tests.support.cli import Run, Zoopm
 from tests.support.fileserver import FileServer
 from tests.support.github import FIXTURES, GitHubEmulator
-from tests.support.projects import mirrors_for, write_project
+from tests.support.projects import mirrors_for, serve_binary_elsewhere, write_project
 from tests.support.s3 import Bucket, S3Server, use_s3
+from zoopm import Project
+from zoopm.remote_store.location import blob_key
+from zoopm.reporting import NullProgress, NullReporter, Progress
 
 NIN = "d802a5849de39225bcc6"
 NIN_REV = "8df5fd6b236eb157bc7c1f1aca9eb11c5e86576a"
 BVLC_REV = "9b891540183ddc834a02b2bd81b31afae71b2153"
+MiB = 1024 * 1024
 NIN_BINARY = (FIXTURES / "binaries" / "nin_imagenet.caffemodel").read_bytes()
 
 
@@ -418,3 +425,122 @@ def test_zoopm_remote_wins_over_zoo_toml_which_wins_over_config_toml_and_off_tur
     assert push_json(zoopm, named)["remote"] == (tmp_path / "from-env").as_uri()
     monkeypatch.setenv("ZOOPM_REMOTE", "off")
     refused(zoopm("push", project=named), "no remote store is configured")
+
+
+# --- the optional extra ---------------------------------------------------------------------
+
+
+def test_without_the_extra_an_s3_remote_is_one_clear_error_naming_it(
+    tmp_path: Path, tiny_net: Path, file_server: FileServer
+) -> None:
+    """A Python where fsspec cannot be imported, as after 'pip install zoopm' alone."""
+    blocker = tmp_path / "no-fsspec"
+    (blocker / "fsspec").mkdir(parents=True)
+    (blocker / "fsspec" / "__init__.py").write_text("raise ImportError('No module named fsspec')\n")
+    url = file_server.url("/tiny_net.caffemodel")
+    file_server.add_bytes("/tiny_net.caffemodel", serve_binary_elsewhere(tiny_net, url))
+    project = write_project(tmp_path / "p", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    env = dict(os.environ, PYTHONPATH=f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+
+    def zoopm(*args: str, remote: str | None) -> subprocess.CompletedProcess[str]:
+        run_env = dict(env) | ({"ZOOPM_REMOTE": remote} if remote else {})
+        return subprocess.run(
+            [sys.executable, "-m", "zoopm", "-C", str(project), *args],
+            env=run_env,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # No remote configured: nothing changes, and fsspec is never imported.
+    assert zoopm("install", remote=None).returncode == 0
+    pushed = zoopm("push", remote="s3://team-models/zoopm")
+    assert pushed.returncode == 1, pushed.stderr
+    lines = pushed.stderr.strip().splitlines()
+    assert lines == [
+        "error: remote store s3://team-models/zoopm (ZOOPM_REMOTE) needs fsspec, which is not "
+        "installed",
+        "hint: install the extra: pip install 'zoopm[remote]' (fsspec and s3fs)",
+    ]
+    # install needs nothing from the remote (the store has it all), so it never opens it.
+    assert zoopm("install", remote="s3://team-models/zoopm").returncode == 0
+    shutil.rmtree(project / "models")
+    shutil.rmtree(tmp_path / "zoopm-home" / "store")  # now the binary must be fetched
+    failed = zoopm("install", remote="s3://team-models/zoopm")
+    assert failed.returncode == 1 and "needs fsspec" in failed.stderr, failed.stderr
+    assert "Traceback" not in failed.stderr
+
+
+# --- interruptions and two pushes at once ------------------------------------------------------
+
+
+class _CtrlCAfter(NullReporter):
+    """Presses Ctrl-C once `after` bytes of an upload went by."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+
+    def transfer(self, label: str, total: int | None) -> Progress:
+        reporter = self
+
+        class _Bar(NullProgress):
+            def advance(self, nbytes: int) -> None:
+                reporter.after -= nbytes
+                if label.startswith("uploading") and reporter.after <= 0:
+                    raise KeyboardInterrupt
+
+        return _Bar()
+
+
+def big_project(root: Path, size: int) -> tuple[Path, bytes]:
+    """A project whose one model is a directory with a large binary of its own."""
+    weights = os.urandom(size)
+    model = root / "src" / "big"
+    model.mkdir(parents=True)
+    (model / "deploy.prototxt").write_text('name: "big"\n')
+    (model / "big.caffemodel").write_bytes(weights)
+    (model / "readme.md").write_text(
+        "---\ncaffemodel: big.caffemodel\n"
+        "caffemodel_url: http://models.zoopm.invalid/big.caffemodel\n"
+        f"sha1: {hashlib.sha1(weights).hexdigest()}\n---\n"
+    )
+    return write_project(root, {"big": '{ path = "src/big" }'}), weights
+
+
+def test_ctrl_c_in_the_middle_of_an_upload_leaves_no_object_and_no_open_upload(
+    tmp_path: Path, bucket: Bucket, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZOOPM_REMOTE", bucket.url())
+    monkeypatch.setenv("ZOOPM_JOBS", "1")
+    project, weights = big_project(tmp_path / "p", 24 * MiB)  # three parts of a multipart upload
+    ok(zoopm("install", project=project))
+    big = blob_key(hashlib.sha256(weights).hexdigest())
+
+    with Project(project, reporter=_CtrlCAfter(12 * MiB)) as api, pytest.raises(KeyboardInterrupt):
+        api.push()
+
+    assert f"team/zoopm/{big}" not in bucket.objects()
+    assert bucket.uploads_in_progress() == []  # the parts sent were thrown away
+    again = push_json(zoopm, project)
+    assert again["uploaded"]["bytes"] >= len(weights)
+    assert bucket.get(f"team/zoopm/{big}") == weights
+
+
+def test_two_pushes_at_once_both_succeed_and_every_object_is_whole(
+    tmp_path: Path, bucket: Bucket, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZOOPM_REMOTE", bucket.url())
+    project, weights = big_project(tmp_path / "p", 12 * MiB)
+    ok(zoopm("install", project=project))
+    command = [sys.executable, "-m", "zoopm", "-C", str(project), "push", "--json"]
+
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in "ab"]
+    results = [run.communicate(timeout=120) for run in runs]
+
+    assert [run.returncode for run in runs] == [0, 0], results
+    documents = [json.loads(out) for out, _ in results]
+    assert all(d["uploaded"]["bytes"] + d["present"]["bytes"] > len(weights) for d in documents)
+    big = blob_key(hashlib.sha256(weights).hexdigest())
+    assert bucket.get(f"team/zoopm/{big}") == weights
+    assert push_json(zoopm, project)["uploaded"]["blobs"] == []

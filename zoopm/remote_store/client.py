@@ -132,6 +132,7 @@ class RemoteStore:
         upload = backend.upload(key)
         hasher = hashlib.sha256()
         sent = 0
+        progress = self._reporter.transfer(f"uploading {label}", size)
         try:
             with path.open("rb") as stream:
                 while chunk := stream.read(CHUNK_SIZE):
@@ -139,6 +140,7 @@ class RemoteStore:
                     hasher.update(chunk)
                     sent += len(chunk)
                     upload.write(chunk)
+                    progress.advance(len(chunk))
             if hasher.hexdigest() != sha256 or sent != size:
                 raise IntegrityError(
                     f"{label}: the local store's blob {sha256} changed while it was pushed",
@@ -151,4 +153,6 @@ class RemoteStore:
         except BaseException:
             upload.discard()
             raise
+        finally:
+            progress.close()
         return True

@@ -164,6 +164,9 @@ class _ObjectUpload:
     def discard(self) -> None:
         with contextlib.suppress(Exception):
             self._stream.discard()
+        # Closed for good: fsspec's finaliser would otherwise flush the thrown-away buffer.
+        with contextlib.suppress(Exception):
+            self._stream.closed = True
 
 
 def _reason(exc: BaseException) -> str:
