@@ -260,3 +260,43 @@ def test_a_readme_without_sha1_is_not_pinned_from_the_archive(
     assert run.exit_code == 1
     assert "the Internet Archive not asked: there is no sha1" in run.error_line
     assert archive.requests == []
+
+
+def test_download_binary_recovers_a_dead_link_from_the_archive(
+    tmp_path: Path,
+    tiny_net: Path,
+    archive: FileServer,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The drop-in for Caffe's download_model_binary.py, outside any project."""
+    data = serve_binary_elsewhere(tiny_net, ORIGIN)
+    answer(archive)
+    archive.add_bytes(f"/web/{STAMP}id_/{ORIGIN}", data)
+    monkeypatch.chdir(tiny_net.parent)
+
+    run = zoopm("download-binary", tiny_net.name)
+
+    assert run.exit_code == 0, run.stderr
+    assert (tiny_net / BINARY).read_bytes() == data
+    assert "served from the Internet Archive capture of 2016-03-15, sha1 verified" in run.stderr
+
+
+def test_a_capture_that_redirects_is_followed_and_still_verified(
+    tmp_path: Path, tiny_net: Path, file_server: FileServer, archive: FileServer, zoopm: Zoopm
+) -> None:
+    """The Wayback Machine answers a raw capture with a 302 to the closest stored timestamp."""
+    project, data = dead_origin_project(tmp_path, tiny_net, file_server)
+    answer(archive)
+    closest = f"/web/20160316120000id_/{ORIGIN}"
+    archive.redirect(f"/web/{STAMP}id_/{ORIGIN}", archive.url(closest))
+    archive.add_bytes(closest, data)
+
+    run = zoopm("install", project=project)
+
+    assert run.exit_code == 0, run.stderr
+    assert (project / "models" / "tiny" / BINARY).read_bytes() == data
+    assert [r.path for r in archive.requests if r.path.startswith("/web/")] == [
+        f"/web/{STAMP}id_/{ORIGIN}",
+        closest,
+    ]
