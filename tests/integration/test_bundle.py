@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import Run, Zoopm
+from tests.support.cli import Zoopm, ok, refused
 from tests.support.fileserver import FileServer
 from tests.support.github import FIXTURES, GitHubEmulator
 from tests.support.memory import peak_rss_mib
-from tests.support.projects import REPO, mirrors_for, write_project
+from tests.support.projects import REPO, mirrors_for, tree, write_project
 from zoopm import Project
 from zoopm.errors import BundleError
 from zoopm.reporting import NullReporter, Progress
@@ -40,15 +40,6 @@ def use_home(monkeypatch: pytest.MonkeyPatch, home: Path) -> Path:
 
 def local_project(root: Path, tiny_net: Path) -> Path:
     return write_project(root, {"tiny": f'{{ path = "{tiny_net}" }}'})
-
-
-def tree(directory: Path) -> dict[str, bytes]:
-    """Every file below directory (the install record aside) and its bytes."""
-    return {
-        p.relative_to(directory).as_posix(): p.read_bytes()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.name != ".zoopm-installed.json"
-    }
 
 
 def listing(directory: Path) -> list[str]:
@@ -86,18 +77,6 @@ def refuse_every_host(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.setenv("ZOOPM_GITHUB_API", dead)
-
-
-def ok(run: Run) -> Run:
-    assert run.exit_code == 0, run.stderr
-    return run
-
-
-def refused(run: Run, phrase: str, code: int = 1) -> None:
-    assert run.exit_code == code, run.stderr
-    assert phrase in run.error_line, run.stderr
-    assert run.stderr.strip().splitlines()[-1].startswith("hint: "), run.stderr
-    assert "Traceback" not in run.stderr
 
 
 def entries(bundle: Path) -> list[tuple[str, bytes]]:

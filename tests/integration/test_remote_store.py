@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import Run, Zoopm
+from tests.support.cli import Zoopm, ok, refused
 from tests.support.fileserver import FileServer
 from tests.support.github import FIXTURES, GitHubEmulator
-from tests.support.projects import mirrors_for, serve_binary_elsewhere, write_project
+from tests.support.projects import mirrors_for, serve_binary_elsewhere, tree, write_project
 from tests.support.s3 import Bucket, S3Server, use_s3
 from zoopm import Project
 from zoopm.remote_store.location import blob_key
@@ -44,29 +44,6 @@ def s3_server() -> Iterator[S3Server]:
 @pytest.fixture
 def bucket(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Bucket:
     return use_s3(s3_server, monkeypatch, tmp_path)
-
-
-def ok(run: Run) -> Run:
-    assert run.exit_code == 0, run.stderr
-    assert "Traceback" not in run.stderr
-    return run
-
-
-def refused(run: Run, phrase: str, code: int = 1) -> Run:
-    assert run.exit_code == code, run.stderr
-    assert phrase in run.error_line, run.stderr
-    assert run.stderr.strip().splitlines()[-1].startswith("hint: "), run.stderr
-    assert "Traceback" not in run.stderr
-    return run
-
-
-def tree(directory: Path) -> dict[str, bytes]:
-    """Every file below directory (the install record aside) and its bytes."""
-    return {
-        p.relative_to(directory).as_posix(): p.read_bytes()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.name != ".zoopm-installed.json"
-    }
 
 
 def machine(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:

@@ -31,3 +31,20 @@ class Zoopm:
             argv = ["-C", str(project), *argv]
         result = CliRunner().invoke(app, argv, catch_exceptions=False)
         return Run(result.exit_code, result.stdout, result.stderr)
+
+
+def ok(run: Run) -> Run:
+    """run, once it is shown to have succeeded without a traceback."""
+    assert run.exit_code == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    return run
+
+
+def refused(run: Run, phrase: str, code: int = 1) -> Run:
+    """run, once it is shown to have failed as zoopm fails: exit code, an error line holding
+    phrase, a hint as the last line, no traceback."""
+    assert run.exit_code == code, run.stderr
+    assert phrase in run.error_line, run.stderr
+    assert run.stderr.strip().splitlines()[-1].startswith("hint: "), run.stderr
+    assert "Traceback" not in run.stderr
+    return run

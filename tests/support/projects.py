@@ -62,3 +62,12 @@ def fresh_checkout(project: Path, where: Path) -> Path:
     for name in ("zoo.toml", "zoo.lock"):
         (where / name).write_bytes((project / name).read_bytes())
     return where
+
+
+def tree(directory: Path) -> dict[str, bytes]:
+    """Every file below directory (the install record aside) and its bytes."""
+    return {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.name != ".zoopm-installed.json"
+    }
