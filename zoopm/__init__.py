@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         NetworkError,
         NotInstalledError,
         OfflineError,
+        RemoteStoreError,
         StaleLockError,
         UsageError,
         ZoopmError,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from zoopm.formats.lockfile import Lock, LockedFile, LockedModel
     from zoopm.operations.gc import GcResult
     from zoopm.operations.install import InstallPlan, InstallResult
+    from zoopm.operations.push import PushResult
     from zoopm.operations.verify import Problem, VerifyResult
     from zoopm.project import AddResult, LockResult, ModelStatus, Project
     from zoopm.reporting import NullReporter, Progress, RecordingReporter, Reporter
@@ -45,7 +47,9 @@ __all__ = [
     "Problem",
     "Progress",
     "Project",
+    "PushResult",
     "RecordingReporter",
+    "RemoteStoreError",
     "Reporter",
     "StaleLockError",
     "UsageError",
@@ -68,12 +72,14 @@ _HOMES = {
     "NetworkError": "zoopm.errors",
     "OfflineError": "zoopm.errors",
     "IntegrityError": "zoopm.errors",
+    "RemoteStoreError": "zoopm.errors",
     "Lock": "zoopm.formats.lockfile",
     "LockedModel": "zoopm.formats.lockfile",
     "LockedFile": "zoopm.formats.lockfile",
     "GcResult": "zoopm.operations.gc",
     "InstallPlan": "zoopm.operations.install",
     "InstallResult": "zoopm.operations.install",
+    "PushResult": "zoopm.operations.push",
     "Problem": "zoopm.operations.verify",
     "VerifyResult": "zoopm.operations.verify",
     "Project": "zoopm.project",
