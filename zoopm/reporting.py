@@ -27,6 +27,14 @@ class Reporter(Protocol):
         ...
 
 
+def detail(reporter: Reporter, message: str) -> None:
+    """A line only -v shows (where each file came from): said through the reporter's optional
+    debug(message), which reporters written before it need not have."""
+    debug = getattr(reporter, "debug", None)
+    if callable(debug):
+        debug(message)
+
+
 class NullProgress:
     """A transfer nobody watches."""
 
@@ -47,6 +55,9 @@ class NullReporter:
         pass
 
     def info(self, message: str) -> None:
+        pass
+
+    def debug(self, message: str) -> None:
         pass
 
     def transfer(self, label: str, total: int | None) -> Progress:

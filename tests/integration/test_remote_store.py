@@ -11,9 +11,11 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -365,6 +367,10 @@ def test_a_local_blob_changed_on_disk_is_never_pushed(
         ("https://cache.example/zoopm?X-Amz-Signature=abc", "query or fragment"),
         ("file://relative/dir", "absolute path"),
         ("s3://", "names no bucket or host"),
+        ("memory://team/zoopm", "lasts only as long as one zoopm process"),
+        ("s3://team//zoopm", "empty, '.' or '..' part"),
+        ("s3://team/../other", "empty, '.' or '..' part"),
+        ("file:///srv/x/../zoopm", "empty, '.' or '..' part"),
     ],
 )
 def test_a_remote_url_zoopm_cannot_use_is_refused_naming_where_it_was_set(
@@ -521,3 +527,159 @@ def test_two_pushes_at_once_both_succeed_and_every_object_is_whole(
     big = blob_key(hashlib.sha256(weights).hexdigest())
     assert bucket.get(f"team/zoopm/{big}") == weights
     assert push_json(zoopm, project)["uploaded"]["blobs"] == []
+
+
+# --- found by a hostile user (each failed before its fix) ---------------------------------------
+
+
+def interrupt_when(
+    command: list[str], ready: Callable[[], bool], env: dict[str, str]
+) -> tuple[int, str, float]:
+    """Runs command, presses Ctrl-C as soon as ready() (polled), and returns its exit code,
+    stderr and how long it took to stop after the signal."""
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert process.poll() is None, "it ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    return process.returncode, stderr, time.monotonic() - sent
+
+
+def two_big_models(root: Path) -> tuple[Path, list[bytes]]:
+    """A project of two directory models, each with a 24 MiB binary: pushed side by side."""
+    weights = []
+    models = {}
+    for name in ("big", "bigger"):
+        data = os.urandom(24 * MiB)
+        model = root / "src" / name
+        model.mkdir(parents=True)
+        (model / f"{name}.caffemodel").write_bytes(data)
+        (model / "readme.md").write_text(
+            f"---\ncaffemodel: {name}.caffemodel\n"
+            f"caffemodel_url: http://models.zoopm.invalid/{name}.caffemodel\n"
+            f"sha1: {hashlib.sha1(data).hexdigest()}\n---\n"
+        )
+        weights.append(data)
+        models[name] = f'{{ path = "src/{name}" }}'
+    return write_project(root, models), weights
+
+
+def test_ctrl_c_while_several_uploads_run_leaves_no_open_upload_on_s3(
+    tmp_path: Path, bucket: Bucket, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZOOPM_REMOTE", bucket.url())
+    project, weights = two_big_models(tmp_path / "p")
+    ok(zoopm("install", project=project))
+    command = [sys.executable, "-m", "zoopm", "-C", str(project), "push"]
+
+    code, stderr, took = interrupt_when(
+        command, lambda: bool(bucket.uploads_in_progress()), dict(os.environ)
+    )
+
+    assert code == 130, stderr
+    assert took < 5, took
+    assert bucket.uploads_in_progress() == []
+    whole = {f"team/zoopm/{blob_key(hashlib.sha256(w).hexdigest())}": len(w) for w in weights}
+    assert all(whole.get(key, size) == size for key, size in bucket.objects().items())
+    ok(zoopm("push", project=project))
+    assert all(bucket.objects()[key] == size for key, size in whole.items())
+
+
+def test_ctrl_c_while_several_uploads_run_leaves_no_temp_file_in_a_directory(
+    tmp_path: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
+    project, weights = two_big_models(tmp_path / "p")
+    ok(zoopm("install", project=project))
+    command = [sys.executable, "-m", "zoopm", "-C", str(project), "push"]
+
+    def sending() -> bool:
+        return any(p.name.endswith(".part") for p in shared.rglob("*"))
+
+    code, stderr, _ = interrupt_when(command, sending, dict(os.environ))
+
+    assert code == 130, stderr
+    assert [p.name for p in shared.rglob("*.part")] == []
+    names = {hashlib.sha256(w).hexdigest(): len(w) for w in weights}
+    for blob in (p for p in shared.rglob("*") if p.is_file()):
+        assert names.get(blob.name, blob.stat().st_size) == blob.stat().st_size
+
+
+@pytest.mark.parametrize("odd", ["directory", "symlink", "fifo"])
+def test_something_else_at_a_blob_name_in_a_directory_remote_is_no_copy(
+    odd: str,
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
+    project = nin_project(tmp_path / "a", model_host)
+    ok(zoopm("install", project=project))
+    ok(zoopm("push", project=project))
+    blob = shared / nin_key("").lstrip("/")
+    blob.unlink()
+    if odd == "directory":
+        blob.mkdir()
+    elif odd == "symlink":
+        blob.symlink_to(FIXTURES / "binaries" / "nin_imagenet.caffemodel")
+    else:
+        os.mkfifo(blob)
+    machine(monkeypatch, tmp_path / "machine-b")
+    clone = checkout(project, tmp_path / "b")
+
+    run = ok(zoopm("-v", "install", "--frozen", project=clone))
+
+    assert "nin/nin_imagenet.caffemodel: not in the remote store" in run.stderr
+    assert "nin/deploy.prototxt: from the remote store" in run.stderr  # still asked for the rest
+    assert "warning" not in run.stderr
+    assert (clone / "models" / "nin" / "nin_imagenet.caffemodel").read_bytes() == NIN_BINARY
+
+
+def test_a_bucket_that_does_not_exist_is_a_warning_not_an_empty_store(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    bucket: Bucket,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ZOOPM_REMOTE", f"s3://{bucket.name}-typo/zoopm")
+    project = nin_project(tmp_path / "a", model_host)
+    ok(zoopm("lock", project=project))
+    machine(monkeypatch, tmp_path / "machine-b")
+
+    run = ok(zoopm("install", "--frozen", project=project))
+
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1, run.stderr
+    assert "bucket does not exist" in warned[0]
+    refused(zoopm("push", project=project), "bucket does not exist")
+
+
+def test_when_nothing_else_has_a_file_the_error_says_what_the_remote_store_did(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
+    project = write_project(tmp_path / "p", {"tiny": '{ path = "src/tiny" }'})
+    shutil.copytree(tiny_net, project / "src" / "tiny")
+    ok(zoopm("install", project=project))
+    ok(zoopm("push", project=project))
+    data = (tiny_net / "deploy.prototxt").read_bytes()
+    wrong = shared / blob_key(hashlib.sha256(data).hexdigest())
+    wrong.write_bytes(data[:-1] + b"?")
+    machine(monkeypatch, tmp_path / "machine-b")
+    clone = checkout(project, tmp_path / "b")  # src/tiny is not in the clone
+
+    run = refused(zoopm("install", "--frozen", project=clone), "tiny/deploy.prototxt")
+
+    assert f"the remote store {shared.as_uri()} has a wrong copy" in run.error_line
+    assert "there is no URL to download it from" in run.error_line

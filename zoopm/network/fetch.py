@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from zoopm.digest import Digest
 from zoopm.errors import IntegrityError, NetworkError, OfflineError, ZoopmError
-from zoopm.reporting import Reporter
+from zoopm.reporting import Reporter, detail
 from zoopm.settings import DEFAULT_LOCK_TIMEOUT
 from zoopm.storage.partial import ResumeKey
 from zoopm.storage.store import Expected, Store
@@ -97,13 +97,14 @@ class Fetcher:
         with self._before_download(label, urls, expected.sha256, remote is not None):
             if self._proven(expected):
                 return
-            if remote is not None and remote.fetch(self._store, expected, label) is not None:
-                return
+            why = "it is not in the store"
+            if remote is not None:
+                fetched = remote.fetch(self._store, expected, label)
+                if not isinstance(fetched, str):
+                    return
+                why = f"it is not in the store and {fetched}"
             if not urls:
-                where = f"the remote store {remote.url}" if remote else "the store"
-                raise NetworkError(
-                    f"{label}: not in {where}, and there is no URL to download it from"
-                )
+                raise NetworkError(f"{label}: {why}, and there is no URL to download it from")
             key = f"sha256-{expected.sha256}"
             self._download(candidate_urls(urls, self._mirrors), expected, label, key, urls)
 
@@ -117,7 +118,9 @@ class Fetcher:
         if remote is None:
             return False
         with self._before_download(label, [], expected.sha256, remote=True):
-            return self._proven(expected) or remote.fetch(self._store, expected, label) is not None
+            if self._proven(expected):
+                return True
+            return not isinstance(remote.fetch(self._store, expected, label), str)
 
     def _proven(self, expected: Expected) -> bool:
         assert expected.sha256 is not None
@@ -162,7 +165,7 @@ class Fetcher:
                 if len(candidates) > 1 or self._archive is not None:
                     self._reporter.warning(f"{exc.message}; trying the next URL")
                 continue
-            self._reporter.info(f"{label}: from {_shown(url)}")
+            detail(self._reporter, f"{label}: from {_shown(url)}")
             return digest
         first = failures[0]
         if self._archive is not None:

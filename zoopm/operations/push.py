@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from zoopm.errors import StoreError
 from zoopm.formats.lockfile import Lock
 from zoopm.remote_store.client import RemoteStore
-from zoopm.reporting import Reporter
+from zoopm.reporting import Reporter, detail
 from zoopm.storage.store import Store
 from zoopm.tasks import CancelToken, run_tasks
 
@@ -85,11 +85,17 @@ def push_blobs(
 ) -> PushResult:
     """Uploads each blob the remote store lacks, after proving the local copy; jobs at once."""
     remote.backend()  # a missing backend or a read-only remote is said once, before any task
-    results = run_tasks(
-        [functools.partial(_push_one, blob, remote, store, reporter) for blob in blobs],
-        jobs,
-        token,
-    )
+    try:
+        results = run_tasks(
+            [functools.partial(_push_one, blob, remote, store, reporter) for blob in blobs],
+            jobs,
+            token,
+        )
+    except BaseException:
+        # A Ctrl-C (or a failed sibling) ends the run soon, maybe while a thread is still
+        # inside a slow write: its upload is thrown away here, not left half-sent.
+        remote.discard_uploads()
+        raise
     uploaded = tuple(blob for blob, sent in zip(blobs, results, strict=True) if sent)
     present = tuple(blob for blob, sent in zip(blobs, results, strict=True) if not sent)
     return PushResult(remote.url, everything, uploaded, present)
@@ -105,5 +111,5 @@ def _push_one(blob: Wanted, remote: RemoteStore, store: Store, reporter: Reporte
         )
     sent = remote.push(path, blob.sha256, blob.size, blob.label)
     if sent:
-        reporter.info(f"{blob.label}: uploaded ({blob.size:,} bytes)")
+        detail(reporter, f"{blob.label}: uploaded ({blob.size:,} bytes)")
     return sent

@@ -14,13 +14,19 @@ class RemoteMissing(Exception):
 
 
 class Upload(Protocol):
-    """One object being written: nobody sees it until commit, and discard leaves nothing."""
+    """One object being written: nobody sees it until commit, and discard leaves nothing.
+
+    write, commit and close are called by the thread that uploads; discard by any thread (a
+    Ctrl-C while that thread is busy), after which write and commit fail and nothing appears.
+    """
 
     def write(self, chunk: bytes) -> None: ...
 
     def commit(self) -> None: ...
 
     def discard(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class Backend(Protocol):

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from zoopm.digest import CHUNK_SIZE, Digest
 from zoopm.errors import IntegrityError, NetworkError, RemoteStoreError, from_os_error
-from zoopm.remote_store.backend import Backend, RemoteMissing
+from zoopm.remote_store.backend import Backend, RemoteMissing, Upload
 from zoopm.remote_store.location import RemoteLocation, blob_key
+from zoopm.reporting import detail
 from zoopm.tasks import CancelToken
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class RemoteStore:
         # Set once a request fails for a reason other than a missing blob: the rest of the
         # run goes to the origin at once instead of failing the same way once per blob.
         self._broken = False
+        # Uploads in progress, so that an interrupted push can throw them away itself.
+        self._uploads: set[Upload] = set()
 
     @property
     def url(self) -> str:
@@ -75,15 +78,16 @@ class RemoteStore:
         if self._backend is not None:
             self._backend.close()
 
-    def fetch(self, store: Store, expected: Expected, label: str) -> Digest | None:
+    def fetch(self, store: Store, expected: Expected, label: str) -> Digest | str:
         """The blob expected.sha256 names, from the remote store into store and proven by its
-        hashes; None when the remote lacks it or fails (said in a line; the caller goes on to
-        the origin). Only a Ctrl-C or a failure of the local store raises."""
+        hashes; otherwise why not ("has no copy", "has a wrong copy", "failed: …"), said in a
+        line, and the caller goes on to the origin. Only a Ctrl-C, a backend that is not
+        installed or a failure of the local store raises."""
         assert expected.sha256 is not None
-        if self._broken:
-            return None
-        key = blob_key(expected.sha256)
         where = f"remote store {self.url}"
+        if self._broken:
+            return f"the {where} failed earlier in this run"
+        key = blob_key(expected.sha256)
         backend = self.backend()  # a backend that is not installed stops the run: said once
         try:
             progress = self._reporter.transfer(f"downloading {label}", expected.size)
@@ -94,19 +98,17 @@ class RemoteStore:
             finally:
                 progress.close()
         except RemoteMissing:
-            self._reporter.info(f"{label}: not in the {where}")
-            return None
+            detail(self._reporter, f"{label}: not in the {where}")
+            return f"the {where} has no copy"
         except IntegrityError as exc:
             # A wrong copy is skipped, never trusted: the origin is asked instead.
             self._reporter.warning(f"{exc.message}; skipped, fetching from the origin")
-            return None
+            return f"the {where} has a wrong copy"
         except (RemoteStoreError, NetworkError) as exc:
             with self._opening:
                 first, self._broken = not self._broken, True
             message = (
-                exc.message
-                if exc.message.startswith("remote store")
-                else (f"{where}: {exc.message}")
+                exc.message if exc.message.startswith("remote store") else f"{where}: {exc.message}"
             )
             if first:  # parallel fetches that failed the same way say nothing more
                 self._reporter.warning(
@@ -114,9 +116,9 @@ class RemoteStore:
                     "fetching from the origin"
                 )
             else:
-                self._reporter.info(f"{label}: {message}")
-            return None
-        self._reporter.info(f"{label}: from the {where}")
+                detail(self._reporter, f"{label}: {message}")
+            return f"the {where} failed ({message})"
+        detail(self._reporter, f"{label}: from the {where}")
         return digest
 
     def push(self, path: Path, sha256: str, size: int, label: str) -> bool:
@@ -130,6 +132,8 @@ class RemoteStore:
             return False
         self._token.check()
         upload = backend.upload(key)
+        with self._opening:
+            self._uploads.add(upload)
         hasher = hashlib.sha256()
         sent = 0
         progress = self._reporter.transfer(f"uploading {label}", size)
@@ -154,5 +158,17 @@ class RemoteStore:
             upload.discard()
             raise
         finally:
+            upload.close()
             progress.close()
+            with self._opening:
+                self._uploads.discard(upload)
         return True
+
+    def discard_uploads(self) -> int:
+        """Throws away every upload still open (their threads may be busy in a slow write):
+        what a Ctrl-C calls before the process ends. Returns how many there were."""
+        with self._opening:
+            uploads = list(self._uploads)
+        for upload in uploads:
+            upload.discard()
+        return len(uploads)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,14 +48,21 @@ class DirectoryBackend:
     def read(self, key: str, sink: Sink, progress: Progress, size: int | None) -> None:
         try:
             fd = os.open(self._root / key, _READ_FLAGS)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             raise RemoteMissing(key) from None
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise RemoteMissing(key) from None  # a link at a blob's name is no object
             raise self._error(key, exc) from None
-        with os.fdopen(fd, "rb", buffering=0) as stream:
+        try:
             info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise RemoteMissing(key)
+        except OSError as exc:
+            os.close(fd)
+            raise self._error(key, exc) from None
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)  # a directory or a FIFO at a blob's name is no object either
+            raise RemoteMissing(key)
+        with os.fdopen(fd, "rb", buffering=0) as stream:
             if size is not None and info.st_size != size:
                 raise IntegrityError(
                     f"remote store {self._shown}: {key} holds {info.st_size} bytes, "
@@ -80,13 +89,19 @@ class DirectoryBackend:
 
 
 class _DirectoryUpload:
-    """A temp file beside the target; renamed over it on commit, removed on discard."""
+    """A temp file beside the target; renamed over it on commit, removed on discard.
+
+    discard may come from another thread (a Ctrl-C while the uploading thread is busy): it
+    only removes the temp file's name, so the upload's own thread finds it gone and stops,
+    and its descriptor is closed by that thread alone (never reused under its feet).
+    """
 
     def __init__(self, target: Path, shown: str, key: str) -> None:
         self._target = target
         self._shown = shown
         self._key = key
         self._temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+        self._discarded = threading.Event()
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         try:
             self._fd = os.open(self._temp, flags, 0o644)
@@ -96,7 +111,12 @@ class _DirectoryUpload:
     def _fail(self, exc: OSError) -> RemoteStoreError:
         return _error(self._shown, self._key, exc)
 
+    def _check(self) -> None:
+        if self._discarded.is_set():
+            raise RemoteStoreError(f"remote store {self._shown}: {self._key}: upload stopped")
+
     def write(self, chunk: bytes) -> None:
+        self._check()
         view = memoryview(chunk)
         try:
             while view:
@@ -106,20 +126,30 @@ class _DirectoryUpload:
 
     def commit(self) -> None:
         try:
+            self._check()
             os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
+            self._check()
+            # Gone when discarded meanwhile: the rename fails and nothing is published.
             os.replace(self._temp, self._target)
         except OSError as exc:
+            self.close()
             self.discard()
             raise self._fail(exc) from None
+        except BaseException:
+            self.close()
+            raise
+        self.close()
         fsync_dir(self._target.parent)
 
-    def discard(self) -> None:
+    def close(self) -> None:
+        """Closes the descriptor; only the thread that writes calls this."""
         if self._fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = -1
+
+    def discard(self) -> None:
+        self._discarded.set()
         with contextlib.suppress(OSError):
             os.unlink(self._temp)
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 # Served by any static web server: read, never written.
 READ_ONLY_SCHEMES = ("http", "https")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+# fsspec protocols whose files live in this process's memory: a push there vanishes at exit.
+_PROCESS_LOCAL = ("memory",)
 EXAMPLES = "s3://bucket/prefix, gs://bucket/prefix, file:///srv/zoopm or https://host/zoopm"
 
 
@@ -53,6 +55,11 @@ def remote_problem(text: str) -> str | None:
     if "@" in parts.netloc:
         # A key in the URL would end up in messages and logs: each backend has its own config.
         return "it holds credentials; zoopm takes them from the backend's own configuration"
+    if scheme in _PROCESS_LOCAL:
+        return f"a {scheme}:// store lasts only as long as one zoopm process"
+    segments = parts.path.rstrip("/").split("/")[1:]
+    if any(segment in ("", ".", "..") for segment in segments):
+        return "its path has an empty, '.' or '..' part; write the path as the store's own"
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             return "a file URL needs an absolute path, such as file:///srv/zoopm"

@@ -8,6 +8,8 @@ files, AWS_ENDPOINT_URL included); zoopm passes none and prints none.
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from zoopm.digest import CHUNK_SIZE
@@ -50,9 +52,17 @@ def open_objects(location: RemoteLocation, token: CancelToken, read_timeout: flo
             "retries": {"max_attempts": 3},
         }
     try:
-        fs = fsspec.filesystem(location.scheme, **options)
-    except ImportError:
-        package = _PACKAGES.get(location.scheme, f"the fsspec backend for {location.scheme}://")
+        # The URL as a whole: a protocol that needs a host or options from it gets them.
+        fs, base = fsspec.core.url_to_fs(location.url, **options)
+    except ImportError as exc:
+        package = _PACKAGES.get(location.scheme)
+        if package is None:
+            # fsspec's own words name what to install ("Install paramiko to access SFTP").
+            raise RemoteStoreError(
+                f"remote store {location.url} ({location.origin}) needs a package fsspec "
+                f"uses for {location.scheme}://, which is not installed",
+                hint=_reason(exc),
+            ) from None
         hint = EXTRA_HINT if package == "s3fs" else f"install {package} (pip install {package})"
         raise RemoteStoreError(
             f"remote store {location.url} ({location.origin}) needs {package}, which is not "
@@ -68,15 +78,15 @@ def open_objects(location: RemoteLocation, token: CancelToken, read_timeout: flo
         raise RemoteStoreError(
             f"remote store {location.url} ({location.origin}): {_reason(exc)}"
         ) from None
-    return Objects(fs, location, token)
+    return Objects(fs, str(base), location, token)
 
 
 class Objects:
     """Keys below the location's path in an fsspec file system."""
 
-    def __init__(self, fs: Any, location: RemoteLocation, token: CancelToken) -> None:
+    def __init__(self, fs: Any, base: str, location: RemoteLocation, token: CancelToken) -> None:
         self._fs = fs
-        self._base = location.path.rstrip("/")
+        self._base = base.rstrip("/")
         self._shown = location.url
         self._token = token
 
@@ -91,11 +101,19 @@ class Objects:
             hint = "the backend's credentials may not read or write there; check them"
         return RemoteStoreError(f"remote store {self._shown}: {key}: {_reason(exc)}", hint)
 
+    def _missing(self, key: str, exc: FileNotFoundError) -> bool:
+        """Whether exc says the object is not there, rather than the bucket (which is a
+        failure to report: a typo in its name must not look like an empty store)."""
+        path = self._path(key)
+        return not exc.args or str(exc.args[0]).rstrip("/") in (path, key, f"/{path}")
+
     def size(self, key: str) -> int | None:
         try:
             info = self._fs.info(self._path(key))
-        except FileNotFoundError:
-            return None
+        except FileNotFoundError as exc:
+            if self._missing(key, exc):
+                return None
+            raise self._error(key, exc) from None
         except Exception as exc:  # any backend failure becomes one line
             raise self._error(key, exc) from None
         if info.get("type") != "file":
@@ -105,7 +123,11 @@ class Objects:
     def read(self, key: str, sink: Sink, progress: Progress, size: int | None) -> None:
         try:
             stream = self._fs.open(self._path(key), "rb", block_size=_READ_BLOCK)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if self._missing(key, exc):
+                raise RemoteMissing(key) from None
+            raise self._error(key, exc) from None
+        except IsADirectoryError:
             raise RemoteMissing(key) from None
         except Exception as exc:
             raise self._error(key, exc) from None
@@ -121,8 +143,10 @@ class Objects:
                 progress.advance(len(chunk))
         except (ZoopmError, Cancelled):
             raise
-        except FileNotFoundError:
-            raise RemoteMissing(key) from None
+        except FileNotFoundError as exc:
+            if self._missing(key, exc):
+                raise RemoteMissing(key) from None
+            raise self._error(key, exc) from None
         except Exception as exc:
             raise self._error(key, exc) from None
         finally:
@@ -141,33 +165,57 @@ class Objects:
 
 
 class _ObjectUpload:
-    """An fsspec file opened without autocommit: the object appears on commit, whole."""
+    """An fsspec file opened without autocommit: the object appears on commit, whole.
 
-    def __init__(self, stream: Any, key: str, error: Any) -> None:
+    A lock keeps discard (from any thread) from running inside a write: discard waits for the
+    part being sent, then aborts the upload, and later writes and the commit fail.
+    """
+
+    def __init__(self, stream: Any, key: str, error: Callable[[str, BaseException], ZoopmError]):
         self._stream = stream
         self._key = key
         self._error = error
+        self._lock = threading.Lock()
+        self._discarded = False
+
+    def _check(self) -> None:
+        if self._discarded:
+            raise RemoteStoreError(f"{self._key}: upload stopped")
 
     def write(self, chunk: bytes) -> None:
-        try:
-            self._stream.write(chunk)
-        except Exception as exc:
-            raise self._error(self._key, exc) from None
+        with self._lock:
+            self._check()
+            try:
+                self._stream.write(chunk)
+            except Exception as exc:
+                raise self._error(self._key, exc) from None
 
     def commit(self) -> None:
-        try:
-            self._stream.close()
-            self._stream.commit()
-        except Exception as exc:
-            self.discard()
-            raise self._error(self._key, exc) from None
+        with self._lock:
+            self._check()
+            try:
+                self._stream.close()
+                self._stream.commit()
+            except Exception as exc:
+                failed = self._error(self._key, exc)
+            else:
+                return
+        self.discard()
+        raise failed
 
     def discard(self) -> None:
-        with contextlib.suppress(Exception):
-            self._stream.discard()
-        # Closed for good: fsspec's finaliser would otherwise flush the thrown-away buffer.
-        with contextlib.suppress(Exception):
-            self._stream.closed = True
+        with self._lock:
+            if self._discarded:
+                return
+            self._discarded = True
+            with contextlib.suppress(Exception):
+                self._stream.discard()
+            # Closed for good: fsspec's finaliser would otherwise flush the thrown-away buffer.
+            with contextlib.suppress(Exception):
+                self._stream.closed = True
+
+    def close(self) -> None:
+        pass
 
 
 def _reason(exc: BaseException) -> str:
