@@ -127,6 +127,9 @@ class RemoteStoreError(ZoopmError):
     default_hint = (
         "check [store] remote (zoo.toml or config.toml) or ZOOPM_REMOTE (docs/remote-store.md)"
     )
+    # True when a package is missing: the user must install it, so even install stops (any
+    # other failure of the remote store only sends install to the origin).
+    needs_install: bool = False
 
 
 class RateLimitError(NetworkError):

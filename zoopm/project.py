@@ -703,7 +703,10 @@ class Project:
                 "(docs/remote-store.md)",
             )
         if self.settings.offline:
-            raise OfflineError(f"push to {remote.url}: zoopm is offline")
+            raise OfflineError(
+                f"push to {remote.url}: zoopm is offline",
+                hint="push uploads over the network: run it without --offline and ZOOPM_OFFLINE",
+            )
         if not remote.location.writable:
             raise RemoteStoreError(
                 f"remote store {remote.url} ({remote.location.origin}) is read-only: an "

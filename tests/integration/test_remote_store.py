@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -363,7 +364,9 @@ def test_a_local_blob_changed_on_disk_is_never_pushed(
     ("where", "problem"),
     [
         ("bucket/prefix", "not a URL with a scheme"),
-        ("s3://key:secret@bucket/prefix", "holds credentials"),
+        ("s3://key:secret@bucket/prefix", "holds an '@'"),
+        ("s3://AKIAKEY:wJal/K7MDENG/secretKEY@bucket/prefix", "holds an '@'"),
+        ("https://user:s3cr/secret@host/zoopm", "holds an '@'"),
         ("https://cache.example/zoopm?X-Amz-Signature=abc", "query or fragment"),
         ("file://relative/dir", "absolute path"),
         ("s3://", "names no bucket or host"),
@@ -683,3 +686,122 @@ def test_when_nothing_else_has_a_file_the_error_says_what_the_remote_store_did(
 
     assert f"the remote store {shared.as_uri()} has a wrong copy" in run.error_line
     assert "there is no URL to download it from" in run.error_line
+
+
+# --- found by a data-safety review (each failed before its fix) ----------------------------------
+
+
+def test_a_file_url_with_localhost_names_the_absolute_directory(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("ZOOPM_REMOTE", f"file://localhost{shared}")
+    project = write_project(tmp_path / "p", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    ok(zoopm("install", project=project))
+
+    pushed = push_json(zoopm, project)
+
+    assert len(pushed["uploaded"]["blobs"]) == 4
+    assert sorted(p.name for p in shared.rglob("*") if p.is_file()) == sorted(
+        pushed["uploaded"]["blobs"]
+    )
+    assert not (project / "localhost").exists()
+
+
+def test_a_link_below_a_directory_remote_is_never_written_through_or_read_through(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone else who can write to the shared directory plants links at the fan-outs."""
+    shared, outside = tmp_path / "shared", tmp_path / "outside"
+    (shared / "sha256").mkdir(parents=True)
+    outside.mkdir()
+    for fan in range(256):
+        (shared / "sha256" / f"{fan:02x}").symlink_to(outside)
+    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
+    project = write_project(tmp_path / "p", {"tiny": '{ path = "src/tiny" }'})
+    shutil.copytree(tiny_net, project / "src" / "tiny")
+    ok(zoopm("install", project=project))
+
+    refused(zoopm("push", project=project), "a directory on its way is a link or a file")
+
+    assert list(outside.iterdir()) == []
+    # Reads do not go through them either: the right bytes planted there are no copies.
+    data = (tiny_net / "readme.md").read_bytes()
+    (outside / hashlib.sha256(data).hexdigest()).write_bytes(data)
+    machine(monkeypatch, tmp_path / "machine-b")
+    clone = checkout(project, tmp_path / "b")
+    refused(zoopm("install", "--frozen", project=clone), "has no copy")
+    assert not (clone / "models").exists()
+
+
+def silent_endpoint() -> tuple[socket.socket, str]:
+    """A server that accepts connections and never answers a byte."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.listen(64)
+    return listener, f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_a_silent_s3_endpoint_costs_seconds_and_one_warning_then_the_origin(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = nin_project(tmp_path / "a", model_host)
+    ok(zoopm("lock", project=project))
+    machine(monkeypatch, tmp_path / "machine-b")
+    listener, endpoint = silent_endpoint()
+    with listener:
+        for name, value in {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+            "ZOOPM_REMOTE": "s3://team/zoopm",
+            "ZOOPM_READ_TIMEOUT": "1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        started = time.monotonic()
+
+        run = ok(zoopm("install", "--frozen", project=project))
+
+    assert time.monotonic() - started < 30
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "not asked again in this run" in warned[0], run.stderr
+    assert (project / "models" / "nin" / "nin_imagenet.caffemodel").read_bytes() == NIN_BINARY
+
+
+def test_a_remote_store_that_cannot_be_opened_sends_install_to_the_origin(
+    tmp_path: Path,
+    github: GitHubEmulator,
+    model_host: FileServer,
+    zoopm: Zoopm,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    listener, endpoint = silent_endpoint()
+    listener.close()  # nothing listens there now: the FTP connection is refused
+    monkeypatch.setenv("ZOOPM_REMOTE", endpoint.replace("http", "ftp") + "/zoopm")
+    project = nin_project(tmp_path / "a", model_host)
+    ok(zoopm("lock", project=project))
+    machine(monkeypatch, tmp_path / "machine-b")
+
+    run = ok(zoopm("install", "--frozen", project=project))
+
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "Connection refused" in warned[0], run.stderr
+    assert "Traceback" not in run.stderr and "Exception ignored" not in run.stderr
+
+
+def test_push_offline_says_push_needs_the_network(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ZOOPM_REMOTE", (tmp_path / "shared").as_uri())
+    monkeypatch.setenv("ZOOPM_OFFLINE", "1")
+    project = write_project(tmp_path / "p", {"tiny": f'{{ path = "{tiny_net}" }}'})
+
+    run = refused(zoopm("push", project=project), "zoopm is offline")
+
+    assert "push uploads over the network" in run.stderr

@@ -32,7 +32,7 @@ def open_backend(
     if location.scheme == "file":
         from zoopm.remote_store.directory import DirectoryBackend
 
-        return DirectoryBackend(Path(location.path), location.url, token)
+        return DirectoryBackend(Path(location.directory), location.url, token)
     if not location.writable:
         from zoopm.remote_store.web import WebBackend
 
@@ -55,6 +55,7 @@ class RemoteStore:
         self.location = location
         self._open = backend
         self._backend: Backend | None = None
+        self._open_failed: RemoteStoreError | None = None
         self._opening = threading.Lock()
         self._reporter = reporter
         self._token = token
@@ -69,9 +70,16 @@ class RemoteStore:
         return self.location.url
 
     def backend(self) -> Backend:
+        """The backend, opened once; a failure to open it is raised again, not retried."""
         with self._opening:
+            if self._open_failed is not None:
+                raise self._open_failed
             if self._backend is None:
-                self._backend = self._open()
+                try:
+                    self._backend = self._open()
+                except RemoteStoreError as exc:
+                    self._open_failed = exc
+                    raise
             return self._backend
 
     def close(self) -> None:
@@ -88,7 +96,12 @@ class RemoteStore:
         if self._broken:
             return f"the {where} failed earlier in this run"
         key = blob_key(expected.sha256)
-        backend = self.backend()  # a backend that is not installed stops the run: said once
+        try:
+            backend = self.backend()
+        except RemoteStoreError as exc:
+            if exc.needs_install:
+                raise  # a package to install: the user must act, so the run stops, said once
+            return self._failed(exc, label, where)
         try:
             progress = self._reporter.transfer(f"downloading {label}", expected.size)
             try:
@@ -105,21 +118,25 @@ class RemoteStore:
             self._reporter.warning(f"{exc.message}; skipped, fetching from the origin")
             return f"the {where} has a wrong copy"
         except (RemoteStoreError, NetworkError) as exc:
-            with self._opening:
-                first, self._broken = not self._broken, True
-            message = (
-                exc.message if exc.message.startswith("remote store") else f"{where}: {exc.message}"
-            )
-            if first:  # parallel fetches that failed the same way say nothing more
-                self._reporter.warning(
-                    f"{message}; the remote store is not asked again in this run, "
-                    "fetching from the origin"
-                )
-            else:
-                detail(self._reporter, f"{label}: {message}")
-            return f"the {where} failed ({message})"
+            return self._failed(exc, label, where)
         detail(self._reporter, f"{label}: from the {where}")
         return digest
+
+    def _failed(self, exc: RemoteStoreError | NetworkError, label: str, where: str) -> str:
+        """Marks the remote store as failing for the rest of the run, said once."""
+        with self._opening:
+            first, self._broken = not self._broken, True
+        message = (
+            exc.message if exc.message.startswith("remote store") else f"{where}: {exc.message}"
+        )
+        if first:  # parallel fetches that failed the same way say nothing more
+            self._reporter.warning(
+                f"{message}; the remote store is not asked again in this run, "
+                "fetching from the origin"
+            )
+        else:
+            detail(self._reporter, f"{label}: {message}")
+        return f"the {where} failed ({message})"
 
     def push(self, path: Path, sha256: str, size: int, label: str) -> bool:
         """Uploads the local blob at path unless the remote holds an object of its size under

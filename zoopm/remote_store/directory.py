@@ -1,4 +1,10 @@
-"""A remote store in a directory (file:// URL: a network share, a mounted bucket); no extra."""
+"""A remote store in a directory (file:// URL: a network share, a mounted bucket); no extra.
+
+The directory named in the URL is the user's choice and may be a link; below it nothing is
+followed: each directory on a blob's way (sha256/, then its fan-out) is opened without
+following a link, and every name is read, created and renamed relative to those descriptors.
+Whoever else can write to a shared directory can put a link there, never redirect a push.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,10 @@ import os
 import secrets
 import stat
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoopm.atomic import fsync_dir
 from zoopm.digest import CHUNK_SIZE
 from zoopm.errors import IntegrityError, RemoteStoreError
 from zoopm.remote_store.backend import RemoteMissing
@@ -21,7 +27,15 @@ if TYPE_CHECKING:
     from zoopm.network.net import Sink
     from zoopm.reporting import Progress
 
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+# What opening a directory on the way says when a link or a file stands there instead.
+_NOT_A_DIRECTORY = (errno.ELOOP, errno.ENOTDIR)
+
+
+class _Missing(Exception):
+    """A directory on the way to a key is not there."""
 
 
 class DirectoryBackend:
@@ -35,10 +49,47 @@ class DirectoryBackend:
     def _error(self, key: str, exc: OSError) -> RemoteStoreError:
         return _error(self._shown, key, exc)
 
-    def size(self, key: str) -> int | None:
+    @contextlib.contextmanager
+    def _parent(self, key: str, *, create: bool) -> Iterator[int]:
+        """A descriptor of the directory that holds key, reached without following a link
+        below the root (created on the way when create); _Missing when one is not there."""
+        *parts, _ = key.split("/")
         try:
-            info = os.lstat(self._root / key)
-        except FileNotFoundError:
+            if create:
+                self._root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+        except OSError as exc:
+            # Not the blob but the store itself: a failure to report, never "no copy".
+            raise RemoteStoreError(
+                f"remote store {self._shown}: {exc.strerror or exc}",
+                hint="check the directory the file:// URL names, and that it is mounted",
+            ) from None
+        try:
+            for part in parts:
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o755, dir_fd=fd)
+                try:
+                    inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    raise _Missing from None
+                except OSError as exc:
+                    if exc.errno in _NOT_A_DIRECTORY and not create:
+                        raise _Missing from None
+                    raise
+                os.close(fd)
+                fd = inner
+            yield fd
+        finally:
+            os.close(fd)
+
+    def size(self, key: str) -> int | None:
+        if not os.path.lexists(self._root):
+            return None  # a store not made yet holds nothing; the first push makes it
+        try:
+            with self._parent(key, create=False) as parent:
+                info = os.lstat(key.rsplit("/", 1)[-1], dir_fd=parent)
+        except (_Missing, FileNotFoundError):
             return None
         except OSError as exc:
             raise self._error(key, exc) from None
@@ -47,8 +98,9 @@ class DirectoryBackend:
 
     def read(self, key: str, sink: Sink, progress: Progress, size: int | None) -> None:
         try:
-            fd = os.open(self._root / key, _READ_FLAGS)
-        except (FileNotFoundError, NotADirectoryError):
+            with self._parent(key, create=False) as parent:
+                fd = os.open(key.rsplit("/", 1)[-1], _READ_FLAGS, dir_fd=parent)
+        except (_Missing, FileNotFoundError, NotADirectoryError):
             raise RemoteMissing(key) from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
@@ -77,12 +129,17 @@ class DirectoryBackend:
                 raise self._error(key, exc) from None
 
     def upload(self, key: str) -> _DirectoryUpload:
-        target = self._root / key
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            with self._parent(key, create=True) as parent:
+                return _DirectoryUpload(os.dup(parent), key, self._shown)
         except OSError as exc:
+            if exc.errno in _NOT_A_DIRECTORY:
+                raise RemoteStoreError(
+                    f"remote store {self._shown}: {key}: a directory on its way is a link or "
+                    "a file; zoopm does not write through it",
+                    hint="remove it from the remote store's directory, then push again",
+                ) from None
             raise self._error(key, exc) from None
-        return _DirectoryUpload(target, self._shown, key)
 
     def close(self) -> None:
         pass
@@ -93,19 +150,21 @@ class _DirectoryUpload:
 
     discard may come from another thread (a Ctrl-C while the uploading thread is busy): it
     only removes the temp file's name, so the upload's own thread finds it gone and stops,
-    and its descriptor is closed by that thread alone (never reused under its feet).
+    and the descriptors are closed by that thread alone (never reused under its feet).
     """
 
-    def __init__(self, target: Path, shown: str, key: str) -> None:
-        self._target = target
-        self._shown = shown
+    def __init__(self, parent: int, key: str, shown: str) -> None:
+        self._parent = parent
+        self._name = key.rsplit("/", 1)[-1]
         self._key = key
-        self._temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+        self._shown = shown
+        self._temp = f".{self._name}.{secrets.token_hex(6)}.part"
         self._discarded = threading.Event()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
         try:
-            self._fd = os.open(self._temp, flags, 0o644)
+            self._fd = os.open(self._temp, flags, 0o644, dir_fd=parent)
         except OSError as exc:
+            os.close(parent)
             raise self._fail(exc) from None
 
     def _fail(self, exc: OSError) -> RemoteStoreError:
@@ -130,28 +189,25 @@ class _DirectoryUpload:
             os.fsync(self._fd)
             self._check()
             # Gone when discarded meanwhile: the rename fails and nothing is published.
-            os.replace(self._temp, self._target)
+            os.replace(self._temp, self._name, src_dir_fd=self._parent, dst_dir_fd=self._parent)
+            with contextlib.suppress(OSError):
+                os.fsync(self._parent)
         except OSError as exc:
-            self.close()
             self.discard()
             raise self._fail(exc) from None
-        except BaseException:
-            self.close()
-            raise
-        self.close()
-        fsync_dir(self._target.parent)
 
     def close(self) -> None:
-        """Closes the descriptor; only the thread that writes calls this."""
-        if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self._fd)
-            self._fd = -1
+        """Closes the descriptors; only the thread that writes calls this."""
+        for fd in (self._fd, self._parent):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._fd = self._parent = -1
 
     def discard(self) -> None:
         self._discarded.set()
         with contextlib.suppress(OSError):
-            os.unlink(self._temp)
+            os.unlink(self._temp, dir_fd=self._parent)
 
 
 def _error(shown: str, key: str, exc: OSError) -> RemoteStoreError:

@@ -30,12 +30,9 @@ class RemoteLocation:
         return self.scheme not in READ_ONLY_SCHEMES
 
     @property
-    def path(self) -> str:
-        """The URL without its scheme: what fsspec's file systems take."""
-        return self.url.split("://", 1)[1]
-
-    def key_url(self, key: str) -> str:
-        return f"{self.url}/{key}"
+    def directory(self) -> str:
+        """A file:// URL's directory (file://localhost/srv/x names /srv/x)."""
+        return urllib.parse.unquote(urllib.parse.urlsplit(self.url).path)
 
 
 def remote_problem(text: str) -> str | None:
@@ -45,6 +42,12 @@ def remote_problem(text: str) -> str | None:
     scheme, sep, rest = text.partition("://")
     if not sep or not _SCHEME.fullmatch(scheme):
         return f"not a URL with a scheme (such as {EXAMPLES})"
+    if "@" in rest:
+        # A user and key in the URL would end up in messages and logs (and a secret key with a
+        # '/' in it hides the '@' from a URL parser): each backend has its own configuration.
+        return (
+            "it holds an '@' (credentials?); zoopm takes them from the backend's own configuration"
+        )
     try:
         parts = urllib.parse.urlsplit(text)
         _ = parts.port  # a port that is not a number raises here
@@ -52,9 +55,6 @@ def remote_problem(text: str) -> str | None:
         return f"not a URL: {exc}"
     if parts.query or parts.fragment or "?" in rest or "#" in rest:
         return "it has a query or fragment; zoopm adds only blob names to the URL"
-    if "@" in parts.netloc:
-        # A key in the URL would end up in messages and logs: each backend has its own config.
-        return "it holds credentials; zoopm takes them from the backend's own configuration"
     if scheme in _PROCESS_LOCAL:
         return f"a {scheme}:// store lasts only as long as one zoopm process"
     segments = parts.path.rstrip("/").split("/")[1:]
@@ -71,12 +71,13 @@ def remote_problem(text: str) -> str | None:
 
 
 def shown(text: str) -> str:
-    """text as a message may show it: whatever stands before an '@' in the host part (a user
-    name and a key) is left out."""
+    """text as a message may show it: everything before the last '@' after the scheme (a user
+    name and a key, whatever characters the key holds) is left out."""
     scheme, sep, rest = text.partition("://")
-    host, slash, path = rest.partition("/")
-    if sep and "@" in host:
-        return f"{scheme}://…@{host.rsplit('@', 1)[1]}{slash}{path}"
+    if "@" in rest:
+        return f"{scheme}{sep}…@{rest.rsplit('@', 1)[1]}" if sep else f"…@{rest.rsplit('@', 1)[1]}"
+    if "@" in text:
+        return f"…@{text.rsplit('@', 1)[1]}"
     return text
 
 

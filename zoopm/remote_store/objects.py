@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from zoopm.remote_store.location import RemoteLocation
     from zoopm.reporting import Progress
 
+_CONNECT_TIMEOUT = 5.0
+# Seconds an S3 request may go without a byte: a silent endpoint costs at most two of them.
+_S3_READ_TIMEOUT = 20.0
 EXTRA_HINT = "install the extra: pip install 'zoopm[remote]' (fsspec and s3fs)"
 # The fsspec package each protocol needs beyond fsspec itself, for the hint.
 _PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs"}
@@ -39,17 +42,18 @@ def open_objects(location: RemoteLocation, token: CancelToken, read_timeout: flo
     try:
         import fsspec
     except ImportError:
-        raise RemoteStoreError(
+        raise _not_installed(
             f"remote store {location.url} ({location.origin}) needs fsspec, which is not installed",
-            hint=EXTRA_HINT,
+            EXTRA_HINT,
         ) from None
     options: dict[str, Any] = {"skip_instance_cache": True}
     if location.scheme in ("s3", "s3a"):
-        # Fail over to the origin soon when the endpoint is down, instead of after minutes.
+        # Fail over to the origin soon when the endpoint is down or silent, instead of after
+        # botocore's attempts times s3fs's own retries times a minute each.
         options["config_kwargs"] = {
-            "connect_timeout": 10,
-            "read_timeout": read_timeout,
-            "retries": {"max_attempts": 3},
+            "connect_timeout": _CONNECT_TIMEOUT,
+            "read_timeout": min(read_timeout, _S3_READ_TIMEOUT),
+            "retries": {"max_attempts": 2},
         }
     try:
         # The URL as a whole: a protocol that needs a host or options from it gets them.
@@ -58,16 +62,16 @@ def open_objects(location: RemoteLocation, token: CancelToken, read_timeout: flo
         package = _PACKAGES.get(location.scheme)
         if package is None:
             # fsspec's own words name what to install ("Install paramiko to access SFTP").
-            raise RemoteStoreError(
+            raise _not_installed(
                 f"remote store {location.url} ({location.origin}) needs a package fsspec "
                 f"uses for {location.scheme}://, which is not installed",
-                hint=_reason(exc),
+                _reason(exc),
             ) from None
         hint = EXTRA_HINT if package == "s3fs" else f"install {package} (pip install {package})"
-        raise RemoteStoreError(
+        raise _not_installed(
             f"remote store {location.url} ({location.origin}) needs {package}, which is not "
             "installed",
-            hint=hint,
+            hint,
         ) from None
     except ValueError as exc:
         raise RemoteStoreError(
@@ -78,7 +82,15 @@ def open_objects(location: RemoteLocation, token: CancelToken, read_timeout: flo
         raise RemoteStoreError(
             f"remote store {location.url} ({location.origin}): {_reason(exc)}"
         ) from None
+    if location.scheme in ("s3", "s3a"):
+        fs.retries = 1  # botocore retries already; s3fs would retry each of its attempts
     return Objects(fs, str(base), location, token)
+
+
+def _not_installed(message: str, hint: str) -> RemoteStoreError:
+    error = RemoteStoreError(message, hint)
+    error.needs_install = True
+    return error
 
 
 class Objects:
