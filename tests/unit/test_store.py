@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from zoopm.errors import IntegrityError
+from zoopm.errors import IntegrityError, ZoopmError
 from zoopm.storage.store import Expected, Store
 
 DATA = b"caffe weights" * 1000
@@ -159,3 +159,24 @@ def test_ctrl_c_while_the_writer_thread_is_behind_never_lets_it_write_into_anoth
 
     assert {v.read_bytes() for v in victims} == {b"{}\n"}
     assert not list((tmp_path / "store" / "sha256").rglob("*"))
+
+
+def test_an_interrupted_run_drops_the_temp_files_a_busy_thread_still_writes(
+    tmp_path: Path,
+) -> None:
+    """A Ctrl-C ends the run about a second after it cancels its threads; one still inside a
+    slow read must not leave its half-written temp file behind."""
+    store = Store(tmp_path / "store")
+    data = b"weights" * 1000
+    writer = store.writer(Expected(sha256=hashlib.sha256(data).hexdigest()), "slow")
+    writer.write(data[:100])  # the thread is here, waiting for its next bytes
+
+    assert store.drop_temps() == 1
+
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+    writer.write(data[100:])  # what it writes now goes nowhere
+    with pytest.raises(ZoopmError):
+        writer.commit()
+    writer.abort()
+    assert store.get(hashlib.sha256(data).hexdigest()) is None
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []

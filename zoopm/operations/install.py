@@ -423,7 +423,13 @@ def fetch_missing(
         raise OfflineError(
             f"offline: {len(to_download)} file(s) are not in the store: {listed}{more}"
         )
-    run_tasks([functools.partial(_download, a, fetcher) for a in to_download], jobs, token)
+    try:
+        run_tasks([functools.partial(_download, a, fetcher) for a in to_download], jobs, token)
+    except BaseException:
+        # A Ctrl-C ends the run soon, maybe while a thread is still inside a slow read: the
+        # temp files no later run can resume are removed now, not by the next run's sweep.
+        store.drop_temps()
+        raise
     for action in actions:
         if action in local and not store.has(action.file.sha256, action.file.size):
             token.check()

@@ -289,6 +289,17 @@ class Store:
         sizes = [size for size in kept + live if size > 0]
         return len(sizes), sum(sizes)
 
+    def drop_temps(self) -> int:
+        """Removes the names of the temp files open writers would not keep for a resume (any
+        thread may still write to them; what it writes then goes nowhere, and its commit
+        fails). What an interrupted run calls before it ends. Returns how many."""
+        with self._writers_lock:
+            paths = [w.temp_path for w in self._writers if not w.resumable]
+        for path in paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        return len(paths)
+
     def _opened(self, writer: BlobWriter) -> None:
         with self._writers_lock:
             self._writers.add(writer)
@@ -731,6 +742,15 @@ class BlobWriter:
     @property
     def written(self) -> int:
         return self._hasher.size
+
+    @property
+    def temp_path(self) -> Path:
+        return self._path
+
+    @property
+    def resumable(self) -> bool:
+        """Whether an interruption keeps this download for the next run."""
+        return self._partial is not None and self._resume is not None
 
     @property
     def validator(self) -> str | None:
