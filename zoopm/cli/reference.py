@@ -156,15 +156,18 @@ def _parse_help(help_text: str | None) -> tuple[list[str], list[str], list[str]]
     """The summary's lines, the further paragraphs (blank-separated) and the example commands.
 
     An `Example:` or `Examples:` line starts examples: the rest of that line and every
-    following non-blank line of its paragraph is one command.
+    following non-blank line of its paragraph is one command; an `Examples:` line alone in its
+    paragraph makes the next paragraph (click's `\\b` block) the commands.
     """
     summary: list[str] = []
     body: list[str] = []
     examples: list[str] = []
     text = inspect.cleandoc(help_text or "").replace("\b\n", "")
+    in_examples = False
     for index, paragraph in enumerate(text.split("\n\n")):
         prose: list[str] = []
-        in_examples = False
+        # A heading alone in its paragraph hands its examples to the next one.
+        in_examples = in_examples and not examples
         for raw in paragraph.splitlines():
             line = raw.strip()
             found = _EXAMPLES.match(line)
