@@ -7,6 +7,7 @@ MinIO user would); the static-HTTP remote is the tests' file server; file:// nee
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -371,6 +373,10 @@ def test_a_local_blob_changed_on_disk_is_never_pushed(
         ("file://relative/dir", "absolute path"),
         ("s3://", "names no bucket or host"),
         ("memory://team/zoopm", "lasts only as long as one zoopm process"),
+        ("https://acct.blob.core.windows.net/zoo?sv=1&sig=secretSIG", "query or fragment"),
+        ("https://cache.example/zoo#token=secret", "query or fragment"),
+        ("s3://AKIAKEY:secretKEY:bucket/prefix", "host or port cannot be read"),
+        ("s3://AKIAKEY:secretKEY\uff20bucket/prefix", "holds an '@'"),
         ("s3://team//zoopm", "empty, '.' or '..' part"),
         ("s3://team/../other", "empty, '.' or '..' part"),
         ("file:///srv/x/../zoopm", "empty, '.' or '..' part"),
@@ -644,6 +650,12 @@ def test_something_else_at_a_blob_name_in_a_directory_remote_is_no_copy(
     assert "nin/deploy.prototxt: from the remote store" in run.stderr  # still asked for the rest
     assert "warning" not in run.stderr
     assert (clone / "models" / "nin" / "nin_imagenet.caffemodel").read_bytes() == NIN_BINARY
+    if odd == "directory":  # push names it and leaves it; a link or FIFO it replaces
+        refused(zoopm("push", project=clone), "a directory stands at the blob's name")
+        assert blob.is_dir()
+    else:
+        ok(zoopm("push", project=clone))
+        assert blob.read_bytes() == NIN_BINARY and not blob.is_symlink()
 
 
 def test_a_bucket_that_does_not_exist_is_a_warning_not_an_empty_store(
@@ -741,6 +753,21 @@ def silent_endpoint() -> tuple[socket.socket, str]:
     return listener, f"http://127.0.0.1:{listener.getsockname()[1]}"
 
 
+class Accepting:
+    """Accepts every connection to listener (and never answers), counting them."""
+
+    def __init__(self, listener: socket.socket) -> None:
+        self.listener = listener
+        self.connections: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.connections.append(self.listener.accept()[0])
+
+
 def test_a_silent_s3_endpoint_costs_seconds_and_one_warning_then_the_origin(
     tmp_path: Path,
     github: GitHubEmulator,
@@ -762,13 +789,16 @@ def test_a_silent_s3_endpoint_costs_seconds_and_one_warning_then_the_origin(
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
             "ZOOPM_REMOTE": "s3://team/zoopm",
             "ZOOPM_READ_TIMEOUT": "1",
+            "ZOOPM_JOBS": "1",
         }.items():
             monkeypatch.setenv(name, value)
+        accepting = Accepting(listener)
         started = time.monotonic()
 
         run = ok(zoopm("install", "--frozen", project=project))
 
     assert time.monotonic() - started < 30
+    assert len(accepting.connections) == 2  # two attempts in all, then the origin
     warned = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
     assert len(warned) == 1 and "not asked again in this run" in warned[0], run.stderr
     assert (project / "models" / "nin" / "nin_imagenet.caffemodel").read_bytes() == NIN_BINARY

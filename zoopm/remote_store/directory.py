@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoopm.digest import CHUNK_SIZE
-from zoopm.errors import IntegrityError, RemoteStoreError
+from zoopm.errors import IntegrityError, RemoteStoreError, from_os_error
 from zoopm.remote_store.backend import RemoteMissing
 from zoopm.tasks import CancelToken
 
@@ -60,9 +60,11 @@ class DirectoryBackend:
             fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
         except OSError as exc:
             # Not the blob but the store itself: a failure to report, never "no copy".
+            hint = from_os_error(exc).hint
+            if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+                hint = "check the directory the file:// URL names, and that it is mounted"
             raise RemoteStoreError(
-                f"remote store {self._shown}: {exc.strerror or exc}",
-                hint="check the directory the file:// URL names, and that it is mounted",
+                f"remote store {self._shown}: {exc.strerror or exc}", hint=hint
             ) from None
         try:
             for part in parts:
@@ -194,6 +196,12 @@ class _DirectoryUpload:
                 os.fsync(self._parent)
         except OSError as exc:
             self.discard()
+            if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                raise RemoteStoreError(
+                    f"remote store {self._shown}: {self._key}: a directory stands at the blob's "
+                    "name; zoopm does not remove it",
+                    hint="remove it from the remote store's directory, then push again",
+                ) from None
             raise self._fail(exc) from None
 
     def close(self) -> None:
@@ -211,5 +219,7 @@ class _DirectoryUpload:
 
 
 def _error(shown: str, key: str, exc: OSError) -> RemoteStoreError:
+    """The failure of an operating-system call in the store's directory, with the hint its
+    error number calls for (permissions, a read-only mount, a full disk)."""
     reason = exc.strerror or str(exc)
-    return RemoteStoreError(f"remote store {shown}: {key}: {reason}")
+    return RemoteStoreError(f"remote store {shown}: {key}: {reason}", from_os_error(exc).hint)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 
@@ -42,7 +43,7 @@ def remote_problem(text: str) -> str | None:
     scheme, sep, rest = text.partition("://")
     if not sep or not _SCHEME.fullmatch(scheme):
         return f"not a URL with a scheme (such as {EXAMPLES})"
-    if "@" in rest:
+    if _at(rest) >= 0:
         # A user and key in the URL would end up in messages and logs (and a secret key with a
         # '/' in it hides the '@' from a URL parser): each backend has its own configuration.
         return (
@@ -51,8 +52,9 @@ def remote_problem(text: str) -> str | None:
     try:
         parts = urllib.parse.urlsplit(text)
         _ = parts.port  # a port that is not a number raises here
-    except ValueError as exc:
-        return f"not a URL: {exc}"
+    except ValueError:
+        # Not the parser's words: they quote the host part, which may hold a secret.
+        return "not a URL: its host or port cannot be read"
     if parts.query or parts.fragment or "?" in rest or "#" in rest:
         return "it has a query or fragment; zoopm adds only blob names to the URL"
     if scheme in _PROCESS_LOCAL:
@@ -71,14 +73,28 @@ def remote_problem(text: str) -> str | None:
 
 
 def shown(text: str) -> str:
-    """text as a message may show it: everything before the last '@' after the scheme (a user
-    name and a key, whatever characters the key holds) is left out."""
+    """text as a message may show it, whatever it holds: no query or fragment (a signed URL's
+    token), nothing before an '@' (a user and key, whatever characters the key holds), and
+    only the scheme of a URL whose host part cannot be read."""
     scheme, sep, rest = text.partition("://")
-    if "@" in rest:
-        return f"{scheme}{sep}…@{rest.rsplit('@', 1)[1]}" if sep else f"…@{rest.rsplit('@', 1)[1]}"
-    if "@" in text:
-        return f"…@{text.rsplit('@', 1)[1]}"
-    return text
+    cut = ""
+    if (query := re.search(r"[?#]", rest)) is not None:
+        cut, rest = query.group(0) + "…", rest[: query.start()]
+    at = _at(rest)
+    if at >= 0:
+        rest = "…" + rest[at:]
+    if sep:
+        try:
+            _ = urllib.parse.urlsplit(f"{scheme}://{rest}").port
+        except ValueError:
+            return f"{scheme}://…"
+    return f"{scheme}{sep}{rest}{cut}"
+
+
+def _at(text: str) -> int:
+    """Where the last '@' (or a character NFKC makes one, such as the full-width at) is."""
+    found = [i for i, c in enumerate(text) if unicodedata.normalize("NFKC", c) == "@"]
+    return found[-1] if found else -1
 
 
 def parse_remote(text: str, origin: str) -> RemoteLocation:

@@ -53,7 +53,8 @@ def open_objects(location: RemoteLocation, token: CancelToken, read_timeout: flo
         options["config_kwargs"] = {
             "connect_timeout": _CONNECT_TIMEOUT,
             "read_timeout": min(read_timeout, _S3_READ_TIMEOUT),
-            "retries": {"max_attempts": 2},
+            # Attempts in all, the first included (botocore's max_attempts counts retries).
+            "retries": {"total_max_attempts": 2},
         }
     try:
         # The URL as a whole: a protocol that needs a host or options from it gets them.
