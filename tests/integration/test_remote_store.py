@@ -28,7 +28,7 @@ from tests.support.cli import Zoopm, ok, refused
 from tests.support.fileserver import FileServer
 from tests.support.github import FIXTURES, GitHubEmulator
 from tests.support.projects import mirrors_for, serve_binary_elsewhere, tree, write_project
-from tests.support.s3 import Bucket, S3Server, use_s3
+from tests.support.s3 import Bucket, S3Server, use_endpoint, use_s3
 from zoopm import Project
 from zoopm.remote_store.location import blob_key
 from zoopm.reporting import NullProgress, NullReporter, Progress
@@ -142,6 +142,17 @@ def nin_project(root: Path, host: FileServer) -> Path:
     )
 
 
+def locked_on_a_then_b(
+    tmp_path: Path, host: FileServer, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The nin project, locked on machine A; from here on zoopm runs on machine B, whose store
+    is empty."""
+    project = nin_project(tmp_path / "a", host)
+    ok(zoopm("lock", project=project))
+    machine(monkeypatch, tmp_path / "machine-b")
+    return project
+
+
 def nin_key(bucket_prefix: str = "team/zoopm") -> str:
     sha = hashlib.sha256(NIN_BINARY).hexdigest()
     return f"{bucket_prefix}/sha256/{sha[:2]}/{sha}"
@@ -200,9 +211,7 @@ def test_a_blob_the_remote_lacks_comes_from_the_origin_and_v_says_where_each_cam
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ZOOPM_REMOTE", bucket.url())
-    project = nin_project(tmp_path / "a", model_host)
-    ok(zoopm("lock", project=project))
-    machine(monkeypatch, tmp_path / "machine-b")
+    project = locked_on_a_then_b(tmp_path, model_host, zoopm, monkeypatch)
 
     run = ok(zoopm("-v", "install", "--frozen", project=project))
 
@@ -222,9 +231,7 @@ def test_an_unreachable_remote_is_said_once_and_the_origin_serves_the_rest(
     with FileServer() as gone:
         dead = gone.url("/zoopm")
     monkeypatch.setenv("ZOOPM_REMOTE", dead)
-    project = nin_project(tmp_path / "a", model_host)
-    ok(zoopm("lock", project=project))
-    machine(monkeypatch, tmp_path / "machine-b")
+    project = locked_on_a_then_b(tmp_path, model_host, zoopm, monkeypatch)
 
     run = ok(zoopm("install", "--frozen", project=project))
 
@@ -667,9 +674,7 @@ def test_a_bucket_that_does_not_exist_is_a_warning_not_an_empty_store(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ZOOPM_REMOTE", f"s3://{bucket.name}-typo/zoopm")
-    project = nin_project(tmp_path / "a", model_host)
-    ok(zoopm("lock", project=project))
-    machine(monkeypatch, tmp_path / "machine-b")
+    project = locked_on_a_then_b(tmp_path, model_host, zoopm, monkeypatch)
 
     run = ok(zoopm("install", "--frozen", project=project))
 
@@ -775,23 +780,13 @@ def test_a_silent_s3_endpoint_costs_seconds_and_one_warning_then_the_origin(
     zoopm: Zoopm,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    project = nin_project(tmp_path / "a", model_host)
-    ok(zoopm("lock", project=project))
-    machine(monkeypatch, tmp_path / "machine-b")
+    project = locked_on_a_then_b(tmp_path, model_host, zoopm, monkeypatch)
     listener, endpoint = silent_endpoint()
     with listener:
-        for name, value in {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "k",
-            "AWS_SECRET_ACCESS_KEY": "s",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": str(tmp_path / "none"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-            "ZOOPM_REMOTE": "s3://team/zoopm",
-            "ZOOPM_READ_TIMEOUT": "1",
-            "ZOOPM_JOBS": "1",
-        }.items():
-            monkeypatch.setenv(name, value)
+        use_endpoint(endpoint, monkeypatch, tmp_path)
+        monkeypatch.setenv("ZOOPM_REMOTE", "s3://team/zoopm")
+        monkeypatch.setenv("ZOOPM_READ_TIMEOUT", "1")
+        monkeypatch.setenv("ZOOPM_JOBS", "1")
         accepting = Accepting(listener)
         started = time.monotonic()
 
@@ -814,9 +809,7 @@ def test_a_remote_store_that_cannot_be_opened_sends_install_to_the_origin(
     listener, endpoint = silent_endpoint()
     listener.close()  # nothing listens there now: the FTP connection is refused
     monkeypatch.setenv("ZOOPM_REMOTE", endpoint.replace("http", "ftp") + "/zoopm")
-    project = nin_project(tmp_path / "a", model_host)
-    ok(zoopm("lock", project=project))
-    machine(monkeypatch, tmp_path / "machine-b")
+    project = locked_on_a_then_b(tmp_path, model_host, zoopm, monkeypatch)
 
     run = ok(zoopm("install", "--frozen", project=project))
 

@@ -61,20 +61,25 @@ class Bucket:
         return [item["Key"] for item in answer.get("Uploads", [])]
 
 
-def use_s3(server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp: Any) -> Bucket:
-    """Points the AWS environment (and only it) at server, as a MinIO user would, and makes a
-    new bucket there. No real AWS configuration file is read."""
-    import boto3
-
+def use_endpoint(endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp: Any) -> None:
+    """The AWS environment, and only it, pointed at endpoint; no real AWS file is read."""
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ROLE_ARN"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "zoopm-test-key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "zoopm-test-secret")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def use_s3(server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp: Any) -> Bucket:
+    """Points the AWS environment (and only it) at server, as a MinIO user would, and makes a
+    new bucket there. No real AWS configuration file is read."""
+    import boto3
+
+    use_endpoint(server.endpoint, monkeypatch, tmp)
     name = f"zoopm-{uuid.uuid4().hex[:12]}"
     client = boto3.client("s3", endpoint_url=server.endpoint, region_name="us-east-1")
     client.create_bucket(Bucket=name)
