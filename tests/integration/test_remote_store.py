@@ -111,8 +111,11 @@ def test_machine_b_installs_everything_from_s3_with_the_origin_unreachable(
     pushed = push_json(zoopm, project)
     blobs = len(pushed["uploaded"]["blobs"])
     assert blobs >= 9 and pushed["present"] == {"blobs": 0, "bytes": 0}
-    assert len(bucket.objects()) == blobs
-    assert all(key.startswith("team/zoopm/sha256/") for key in bucket.objects())
+    # The local store's layout: each blob by its sha256, each sha1 alias naming one.
+    keys = sorted(bucket.objects())
+    assert len([k for k in keys if k.startswith("team/zoopm/sha256/")]) == blobs
+    assert len([k for k in keys if k.startswith("team/zoopm/sha1/")]) == blobs
+    assert len(keys) == 2 * blobs
     assert push_json(zoopm, project)["uploaded"] == {"blobs": [], "bytes": 0}
 
     machine(monkeypatch, tmp_path / "machine-b")
@@ -288,9 +291,10 @@ def test_a_static_web_server_serves_a_pushed_directory_as_a_read_only_remote(
     pushed = push_json(zoopm, project)
     assert len(pushed["uploaded"]["blobs"]) == 3
     # Whole files only: no temp file is left beside them.
-    assert sorted(p.name for p in shared.rglob("*") if p.is_file()) == sorted(
+    assert sorted(p.name for p in (shared / "sha256").rglob("*") if p.is_file()) == sorted(
         pushed["uploaded"]["blobs"]
     )
+    assert not list(shared.rglob("*.part"))
     with FileServer() as web:
         serve_directory(web, shared, "/cache/zoopm")
         monkeypatch.setenv("ZOOPM_REMOTE", web.url("/cache/zoopm/"))
@@ -336,7 +340,13 @@ def test_push_all_sends_every_blob_of_the_local_store_and_push_needs_them_all_fi
     pushed = set(one["uploaded"]["blobs"]) | set(everything["uploaded"]["blobs"])
     assert sorted(pushed) == stored
     assert everything["present"]["blobs"] == len(one["uploaded"]["blobs"])
-    assert sorted(bucket.objects()) == sorted(f"cache/sha256/{s[:2]}/{s}" for s in stored)
+    blob_keys = sorted(k for k in bucket.objects() if k.startswith("cache/sha256/"))
+    assert blob_keys == sorted(f"cache/sha256/{s[:2]}/{s}" for s in stored)
+    aliases = list((tmp_path / "zoopm-home" / "store" / "sha1").rglob("*"))
+    alias_keys = [k for k in bucket.objects() if k.startswith("cache/sha1/")]
+    assert sorted(k.rsplit("/", 1)[1] for k in alias_keys) == sorted(
+        p.name for p in aliases if p.is_file()
+    )
 
     # A project whose lock pins what this store lacks: nothing is sent, the files are named.
     machine(monkeypatch, tmp_path / "machine-b")
@@ -719,7 +729,7 @@ def test_a_file_url_with_localhost_names_the_absolute_directory(
     pushed = push_json(zoopm, project)
 
     assert len(pushed["uploaded"]["blobs"]) == 4
-    assert sorted(p.name for p in shared.rglob("*") if p.is_file()) == sorted(
+    assert sorted(p.name for p in (shared / "sha256").rglob("*") if p.is_file()) == sorted(
         pushed["uploaded"]["blobs"]
     )
     assert not (project / "localhost").exists()
@@ -828,3 +838,63 @@ def test_push_offline_says_push_needs_the_network(
     run = refused(zoopm("push", project=project), "zoopm is offline")
 
     assert "push uploads over the network" in run.stderr
+
+
+# --- lock finds a binary by its Caffe sha1 through the remote store's alias -------------------
+
+
+def dead_origin_model(tiny_net: Path, server: FileServer) -> tuple[str, bytes]:
+    """tiny_net's binary moved to server (for now): its readme names that URL and its sha1."""
+    url = server.url("/tiny_net.caffemodel")
+    data = serve_binary_elsewhere(tiny_net, url)
+    server.add_bytes("/tiny_net.caffemodel", data)
+    return url, data
+
+
+def test_lock_on_another_machine_finds_a_dead_binary_by_its_sha1_in_the_remote_store(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
+    with FileServer() as origin:
+        url, data = dead_origin_model(tiny_net, origin)
+        first = write_project(tmp_path / "a", {"tiny": f'{{ path = "{tiny_net}" }}'})
+        ok(zoopm("install", project=first))
+        ok(zoopm("push", project=first))
+    sha1 = hashlib.sha1(data).hexdigest()
+    alias = shared / "sha1" / sha1[:2] / sha1
+    assert alias.read_text() == hashlib.sha256(data).hexdigest()
+    # Machine B, the origin gone: a new project that declares the same model.
+    machine(monkeypatch, tmp_path / "machine-b")
+    second = write_project(tmp_path / "b", {"tiny": f'{{ path = "{tiny_net}" }}'})
+
+    run = ok(zoopm("-v", "install", project=second))
+
+    assert (second / "models" / "tiny" / "tiny_net.caffemodel").read_bytes() == data
+    assert f"from the remote store {shared.as_uri()}" in run.stderr
+    assert f'urls = ["{url}"]' in (second / "zoo.lock").read_text()  # the origin, as always
+
+
+def test_an_alias_that_names_another_blob_is_refused_by_the_sha1_check(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
+    with FileServer() as origin:
+        _, data = dead_origin_model(tiny_net, origin)
+        first = write_project(tmp_path / "a", {"tiny": f'{{ path = "{tiny_net}" }}'})
+        ok(zoopm("install", project=first))
+        ok(zoopm("push", project=first))
+    sha1 = hashlib.sha1(data).hexdigest()
+    readme = (tiny_net / "readme.md").read_bytes()
+    (shared / "sha1" / sha1[:2] / sha1).write_text(hashlib.sha256(readme).hexdigest())
+    machine(monkeypatch, tmp_path / "machine-b")
+    second = write_project(tmp_path / "b", {"tiny": f'{{ path = "{tiny_net}" }}'})
+
+    run = zoopm("install", project=second)
+
+    assert run.exit_code == 1, run.stderr
+    warned = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
+    assert any("sha1" in line and "skipped, fetching from the origin" in line for line in warned)
+    assert "refused the connection" in run.error_line  # then the origin, which is gone
+    assert not (second / "zoo.lock").exists()

@@ -84,6 +84,10 @@ class Fetcher:
             # Another process may have stored this binary while we waited for the lock.
             if sha1 is not None and (stored := self._store.find_by_sha1(sha1)) is not None:
                 return stored
+            if sha1 is not None and self._remote is not None:
+                found = self._remote.fetch_by_sha1(self._store, sha1, label)
+                if not isinstance(found, str):
+                    return found
             return self._download(
                 candidate_urls([url], self._mirrors), Expected(sha1=sha1), label, key, [url]
             )

@@ -22,6 +22,8 @@ class Wanted:
     sha256: str
     size: int
     label: str
+    # Its Caffe sha1, when known: its alias goes along, so that `lock` elsewhere finds it.
+    sha1: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,8 @@ def locked_blobs(lock: Lock, store: Store) -> list[Wanted]:
     for model in lock.models:
         for file in model.files:
             wanted.setdefault(
-                file.sha256, Wanted(file.sha256, file.size, f"{model.name}/{file.path}")
+                file.sha256,
+                Wanted(file.sha256, file.size, f"{model.name}/{file.path}", file.sha1),
             )
     # One stat for an untouched blob; one that shows a sign of change is hashed (and moved to
     # quarantine if wrong): a changed file is never pushed under the blob's name.
@@ -66,8 +69,9 @@ def locked_blobs(lock: Lock, store: Store) -> list[Wanted]:
 
 def stored_blobs(store: Store) -> list[Wanted]:
     """Every blob in the local store (regular files under a blob's name)."""
+    aliases = store.aliases()
     return [
-        Wanted(blob.sha256, blob.info.st_size, blob.sha256[:12])
+        Wanted(blob.sha256, blob.info.st_size, blob.sha256[:12], aliases.get(blob.sha256))
         for blob in store.blobs()
         if blob.is_file
     ]
@@ -110,6 +114,8 @@ def _push_one(blob: Wanted, remote: RemoteStore, store: Store, reporter: Reporte
             hint="run 'zoopm install' to fetch it again, then push",
         )
     sent = remote.push(path, blob.sha256, blob.size, blob.label)
+    if blob.sha1 is not None:
+        remote.push_alias(blob.sha1, blob.sha256)
     if sent:
         detail(reporter, f"{blob.label}: uploaded ({blob.size:,} bytes)")
     return sent

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoopm.digest import CHUNK_SIZE, Digest
+from zoopm.digest import CHUNK_SIZE, Digest, is_sha256_hex
 from zoopm.errors import IntegrityError, NetworkError, RemoteStoreError, from_os_error
 from zoopm.remote_store.backend import Backend, RemoteMissing, Upload
-from zoopm.remote_store.location import RemoteLocation, blob_key
-from zoopm.reporting import detail
+from zoopm.remote_store.location import RemoteLocation, alias_key, blob_key
+from zoopm.reporting import NullProgress, detail
 from zoopm.tasks import CancelToken
 
 if TYPE_CHECKING:
@@ -138,6 +138,59 @@ class RemoteStore:
             detail(self._reporter, f"{label}: {message}")
         return f"the {where} failed ({message})"
 
+    def fetch_by_sha1(self, store: Store, sha1: str, label: str) -> Digest | str:
+        """The blob whose Caffe sha1 is sha1, found through the remote store's alias and
+        proven by both hashes (the alias only says which sha256 to ask for); otherwise why not,
+        as fetch says it."""
+        from zoopm.storage.store import Expected
+
+        where = f"remote store {self.url}"
+        if self._broken:
+            return f"the {where} failed earlier in this run"
+        try:
+            backend = self.backend()
+        except RemoteStoreError as exc:
+            if exc.needs_install:
+                raise
+            return self._failed(exc, label, where)
+        small = _SmallSink(_MAX_ALIAS)
+        try:
+            backend.read(alias_key(sha1), small, NullProgress(), None)
+        except RemoteMissing:
+            detail(self._reporter, f"{label}: sha1 {sha1} is not in the {where}")
+            return f"the {where} has no copy"
+        except IntegrityError as exc:
+            self._reporter.warning(f"{where}: sha1 alias {sha1}: {exc.message}; skipped")
+            return f"the {where} has a wrong alias"
+        except (RemoteStoreError, NetworkError) as exc:
+            return self._failed(exc, label, where)
+        sha256 = small.text()
+        if sha256 is None:
+            self._reporter.warning(f"{where}: sha1 alias {sha1} names no sha256; skipped")
+            return f"the {where} has a wrong alias"
+        return self.fetch(store, Expected(sha1=sha1, sha256=sha256), label)
+
+    def push_alias(self, sha1: str, sha256: str) -> None:
+        """Puts sha1's alias (the sha256, as the local store keeps it) unless it is there."""
+        backend = self.backend()
+        key = alias_key(sha1)
+        data = sha256.encode()
+        if backend.size(key) == len(data):
+            return
+        upload = backend.upload(key)
+        with self._opening:
+            self._uploads.add(upload)
+        try:
+            upload.write(data)
+            upload.commit()
+        except BaseException:
+            upload.discard()
+            raise
+        finally:
+            upload.close()
+            with self._opening:
+                self._uploads.discard(upload)
+
     def push(self, path: Path, sha256: str, size: int, label: str) -> bool:
         """Uploads the local blob at path unless the remote holds an object of its size under
         its name; True when it was uploaded. The bytes are hashed as they are sent and the
@@ -189,3 +242,35 @@ class RemoteStore:
         for upload in uploads:
             upload.discard()
         return len(uploads)
+
+
+# An alias holds 64 hex digits (and maybe a newline): anything longer is not one.
+_MAX_ALIAS = 128
+
+
+class _SmallSink:
+    """Collects a small object in memory, refusing more than its limit."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._data = bytearray()
+
+    @property
+    def written(self) -> int:
+        return len(self._data)
+
+    def write(self, chunk: bytes) -> None:
+        if len(self._data) + len(chunk) > self._limit:
+            raise IntegrityError(f"more than {self._limit} bytes; no alias is that large")
+        self._data += chunk
+
+    def reset(self) -> None:
+        self._data.clear()
+
+    def text(self) -> str | None:
+        """The sha256 the alias holds, or None if it holds anything else."""
+        try:
+            text = bytes(self._data).decode("ascii").strip()
+        except UnicodeDecodeError:
+            return None
+        return text if is_sha256_hex(text) and text == text.lower() else None

@@ -108,3 +108,9 @@ def parse_remote(text: str, origin: str) -> RemoteLocation:
 def blob_key(sha256: str) -> str:
     """A blob's name in the remote store: the local store's layout, sha256/ab/abcdef…."""
     return f"sha256/{sha256[:2]}/{sha256}"
+
+
+def alias_key(sha1: str) -> str:
+    """A Caffe sha1's alias in the remote store, as in the local one: a small object holding
+    the sha256 of the blob with that sha1. Only a hint: what it names is checked by both."""
+    return f"sha1/{sha1[:2]}/{sha1}"

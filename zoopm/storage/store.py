@@ -464,6 +464,22 @@ class Store:
             self._remove_if_empty("sha256", fan)
         return count, size
 
+    def aliases(self) -> dict[str, str]:
+        """Every sha1 alias that names a blob in the store: sha256 → sha1 (a name that is not
+        a sha1's, or an alias that is not a small file of hex, is left out)."""
+        found: dict[str, str] = {}
+        for fan, fd in self._fan_outs("sha1"):
+            try:
+                for name in os.listdir(fd):
+                    if not (is_sha1_hex(name) and name == name.lower() and name[:2] == fan):
+                        continue
+                    target = self._read_alias(name)
+                    if target is not None:
+                        found[target] = name
+            finally:
+                os.close(fd)
+        return found
+
     def stale_aliases(self, gone: set[str]) -> list[str]:
         """The sha1 aliases that name no blob: one in gone, or one not stored (or not a small
         file of hex at all). Only names that are a sha1's are looked at."""
