@@ -898,3 +898,19 @@ def test_an_alias_that_names_another_blob_is_refused_by_the_sha1_check(
     assert any("sha1" in line and "skipped, fetching from the origin" in line for line in warned)
     assert "refused the connection" in run.error_line  # then the origin, which is gone
     assert not (second / "zoo.lock").exists()
+
+
+def test_a_link_at_the_alias_directory_is_never_written_through(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared, outside = tmp_path / "shared", tmp_path / "outside"
+    shared.mkdir()
+    outside.mkdir()
+    (shared / "sha1").symlink_to(outside)
+    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
+    project = write_project(tmp_path / "p", {"tiny": f'{{ path = "{tiny_net}" }}'})
+    ok(zoopm("install", project=project))
+
+    refused(zoopm("push", project=project), "a directory on its way is a link or a file")
+
+    assert list(outside.iterdir()) == []
