@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoopm.digest import CHUNK_SIZE, Digest, is_sha256_hex
-from zoopm.errors import IntegrityError, NetworkError, RemoteStoreError, from_os_error
+from zoopm.errors import (
+    Cancelled,
+    IntegrityError,
+    NetworkError,
+    RemoteStoreError,
+    from_os_error,
+)
 from zoopm.remote_store.backend import Backend, RemoteMissing, Upload
 from zoopm.remote_store.location import RemoteLocation, alias_key, blob_key
 from zoopm.reporting import NullProgress, detail
@@ -64,6 +70,7 @@ class RemoteStore:
         self._broken = False
         # Uploads in progress, so that an interrupted push can throw them away itself.
         self._uploads: set[Upload] = set()
+        self._closed = False
 
     @property
     def url(self) -> str:
@@ -177,9 +184,7 @@ class RemoteStore:
         data = sha256.encode()
         if backend.size(key) == len(data):
             return
-        upload = backend.upload(key)
-        with self._opening:
-            self._uploads.add(upload)
+        upload = self._start_upload(backend, key)
         try:
             upload.write(data)
             upload.commit()
@@ -201,9 +206,7 @@ class RemoteStore:
         if backend.size(key) == size:
             return False
         self._token.check()
-        upload = backend.upload(key)
-        with self._opening:
-            self._uploads.add(upload)
+        upload = self._start_upload(backend, key)
         hasher = hashlib.sha256()
         sent = 0
         progress = self._reporter.transfer(f"uploading {label}", size)
@@ -234,10 +237,22 @@ class RemoteStore:
                 self._uploads.discard(upload)
         return True
 
-    def discard_uploads(self) -> int:
-        """Throws away every upload still open (their threads may be busy in a slow write):
-        what a Ctrl-C calls before the process ends. Returns how many there were."""
+    def _start_upload(self, backend: Backend, key: str) -> Upload:
+        """A new upload, known to discard_uploads from the moment it exists: it is made under
+        the lock that discard_uploads takes, and none is made once that has run."""
         with self._opening:
+            if self._closed:
+                raise Cancelled("stopped: the run is ending")
+            upload = backend.upload(key)
+            self._uploads.add(upload)
+            return upload
+
+    def discard_uploads(self) -> int:
+        """Throws away every upload still open (their threads may be busy in a slow write),
+        and refuses new ones: what a Ctrl-C calls before the process ends. Returns how many
+        were open."""
+        with self._opening:
+            self._closed = True
             uploads = list(self._uploads)
         for upload in uploads:
             upload.discard()
