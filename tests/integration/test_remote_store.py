@@ -843,29 +843,33 @@ def test_push_offline_says_push_needs_the_network(
 # --- lock finds a binary by its Caffe sha1 through the remote store's alias -------------------
 
 
-def dead_origin_model(tiny_net: Path, server: FileServer) -> tuple[str, bytes]:
-    """tiny_net's binary moved to server (for now): its readme names that URL and its sha1."""
-    url = server.url("/tiny_net.caffemodel")
-    data = serve_binary_elsewhere(tiny_net, url)
-    server.add_bytes("/tiny_net.caffemodel", data)
-    return url, data
+def pushed_then_origin_gone(
+    tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, str, bytes]:
+    """Machine A installs tiny_net, its binary served from an origin, and pushes it to a
+    file:// remote store; then the origin goes away and zoopm runs on machine B. Returns the
+    store's directory, the origin URL and the binary's bytes."""
+    shared = tmp_path / "shared"
+    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
+    with FileServer() as origin:
+        url = origin.url("/tiny_net.caffemodel")
+        data = serve_binary_elsewhere(tiny_net, url)
+        origin.add_bytes("/tiny_net.caffemodel", data)
+        first = write_project(tmp_path / "a", {"tiny": f'{{ path = "{tiny_net}" }}'})
+        ok(zoopm("install", project=first))
+        ok(zoopm("push", project=first))
+    machine(monkeypatch, tmp_path / "machine-b")
+    return shared, url, data
 
 
 def test_lock_on_another_machine_finds_a_dead_binary_by_its_sha1_in_the_remote_store(
     tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shared = tmp_path / "shared"
-    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
-    with FileServer() as origin:
-        url, data = dead_origin_model(tiny_net, origin)
-        first = write_project(tmp_path / "a", {"tiny": f'{{ path = "{tiny_net}" }}'})
-        ok(zoopm("install", project=first))
-        ok(zoopm("push", project=first))
+    shared, url, data = pushed_then_origin_gone(tmp_path, tiny_net, zoopm, monkeypatch)
     sha1 = hashlib.sha1(data).hexdigest()
     alias = shared / "sha1" / sha1[:2] / sha1
     assert alias.read_text() == hashlib.sha256(data).hexdigest()
     # Machine B, the origin gone: a new project that declares the same model.
-    machine(monkeypatch, tmp_path / "machine-b")
     second = write_project(tmp_path / "b", {"tiny": f'{{ path = "{tiny_net}" }}'})
 
     run = ok(zoopm("-v", "install", project=second))
@@ -878,17 +882,10 @@ def test_lock_on_another_machine_finds_a_dead_binary_by_its_sha1_in_the_remote_s
 def test_an_alias_that_names_another_blob_is_refused_by_the_sha1_check(
     tmp_path: Path, tiny_net: Path, zoopm: Zoopm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shared = tmp_path / "shared"
-    monkeypatch.setenv("ZOOPM_REMOTE", shared.as_uri())
-    with FileServer() as origin:
-        _, data = dead_origin_model(tiny_net, origin)
-        first = write_project(tmp_path / "a", {"tiny": f'{{ path = "{tiny_net}" }}'})
-        ok(zoopm("install", project=first))
-        ok(zoopm("push", project=first))
+    shared, _, data = pushed_then_origin_gone(tmp_path, tiny_net, zoopm, monkeypatch)
     sha1 = hashlib.sha1(data).hexdigest()
     readme = (tiny_net / "readme.md").read_bytes()
     (shared / "sha1" / sha1[:2] / sha1).write_text(hashlib.sha256(readme).hexdigest())
-    machine(monkeypatch, tmp_path / "machine-b")
     second = write_project(tmp_path / "b", {"tiny": f'{{ path = "{tiny_net}" }}'})
 
     run = zoopm("install", project=second)
