@@ -179,9 +179,6 @@ class Project:
         return Store(self.settings.store_dir)
 
     def close(self) -> None:
-        if self._remote is not None:
-            self._remote.close()
-            self._remote = None
         if self._client is not None:
             self._client.close()
             self._client = None

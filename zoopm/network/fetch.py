@@ -97,16 +97,10 @@ class Fetcher:
         assert expected.sha256 is not None
         if self._proven(expected):
             return
-        remote = self._remote
-        with self._before_download(label, urls, expected.sha256, remote is not None):
-            if self._proven(expected):
+        with self._before_download(label, urls, expected.sha256, self._remote is not None):
+            why = self._stored_or_why(expected, label)
+            if why is None:
                 return
-            why = "it is not in the store"
-            if remote is not None:
-                fetched = remote.fetch(self._store, expected, label)
-                if not isinstance(fetched, str):
-                    return
-                why = f"it is not in the store and {fetched}"
             if not urls:
                 raise NetworkError(f"{label}: {why}, and there is no URL to download it from")
             key = f"sha256-{expected.sha256}"
@@ -118,13 +112,20 @@ class Fetcher:
         assert expected.sha256 is not None
         if self._proven(expected):
             return True
-        remote = self._remote
-        if remote is None:
+        if self._remote is None:
             return False
         with self._before_download(label, [], expected.sha256, remote=True):
-            if self._proven(expected):
-                return True
-            return not isinstance(remote.fetch(self._store, expected, label), str)
+            return self._stored_or_why(expected, label) is None
+
+    def _stored_or_why(self, expected: Expected, label: str) -> str | None:
+        """None once the store holds the blob, proven: another process stored it while this
+        one waited for the blob's lock, or the remote store had it. Otherwise why not."""
+        if self._proven(expected):
+            return None
+        if self._remote is None:
+            return "it is not in the store"
+        fetched = self._remote.fetch(self._store, expected, label)
+        return f"it is not in the store and {fetched}" if isinstance(fetched, str) else None
 
     def _proven(self, expected: Expected) -> bool:
         assert expected.sha256 is not None

@@ -45,7 +45,7 @@ class PushResult:
 
 
 def locked_blobs(lock: Lock, store: Store) -> list[Wanted]:
-    """Every blob lock pins, once each; a StoreError naming those the local store lacks."""
+    """Every blob lock pins, once each."""
     wanted: dict[str, Wanted] = {}
     for model in lock.models:
         for file in model.files:
@@ -53,17 +53,6 @@ def locked_blobs(lock: Lock, store: Store) -> list[Wanted]:
                 file.sha256,
                 Wanted(file.sha256, file.size, f"{model.name}/{file.path}", file.sha1),
             )
-    # One stat for an untouched blob; one that shows a sign of change is hashed (and moved to
-    # quarantine if wrong): a changed file is never pushed under the blob's name.
-    missing = [blob for blob in wanted.values() if store.prove(blob.sha256, blob.size) is None]
-    if missing:
-        listed = ", ".join(blob.label for blob in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise StoreError(
-            f"{len(missing)} file(s) zoo.lock pins are not in the local store, or were changed "
-            f"there: {listed}{more}",
-            hint="run 'zoopm install' (it fetches them again), then push",
-        )
     return sorted(wanted.values(), key=lambda blob: blob.sha256)
 
 
@@ -87,7 +76,9 @@ def push_blobs(
     token: CancelToken,
     reporter: Reporter,
 ) -> PushResult:
-    """Uploads each blob the remote store lacks, after proving the local copy; jobs at once."""
+    """Uploads each blob the remote store lacks, jobs at once, once every local copy is proven:
+    a StoreError naming those the local store lacks, or that changed there, sends nothing."""
+    _prove(blobs, store, everything=everything)
     remote.backend()  # a missing backend or a read-only remote is said once, before any task
     try:
         results = run_tasks(
@@ -105,15 +96,28 @@ def push_blobs(
     return PushResult(remote.url, everything, uploaded, present)
 
 
+def _prove(blobs: Sequence[Wanted], store: Store, *, everything: bool) -> None:
+    """One stat for an untouched blob; one that shows a sign of change is hashed (and moved to
+    quarantine if wrong): a changed file is never pushed under the blob's name."""
+    missing = [blob for blob in blobs if store.prove(blob.sha256, blob.size) is None]
+    if not missing:
+        return
+    listed = ", ".join(blob.label for blob in missing[:5])
+    more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+    what = (
+        "blob(s) of the local store were changed there"
+        if everything
+        else "file(s) zoo.lock pins are not in the local store, or were changed there"
+    )
+    raise StoreError(
+        f"{len(missing)} {what}: {listed}{more}",
+        hint="run 'zoopm install' (it fetches them again), then push",
+    )
+
+
 def _push_one(blob: Wanted, remote: RemoteStore, store: Store, reporter: Reporter) -> bool:
-    path = store.prove(blob.sha256, blob.size)
-    if path is None:
-        raise StoreError(
-            f"{blob.label}: the local store's blob {blob.sha256} is missing or was changed "
-            "(moved to quarantine)",
-            hint="run 'zoopm install' to fetch it again, then push",
-        )
-    sent = remote.push(path, blob.sha256, blob.size, blob.label)
+    # Proven before any task started; push hashes the bytes again as it sends them.
+    sent = remote.push(store.blob_path(blob.sha256), blob.sha256, blob.size, blob.label)
     if blob.sha1 is not None:
         remote.push_alias(blob.sha1, blob.sha256)
     if sent:

@@ -3,29 +3,30 @@ proven by the hash zoo.lock pins, and blobs pushed to it whole or not at all."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoopm.digest import CHUNK_SIZE, Digest, is_sha256_hex
+from zoopm.digest import CHUNK_SIZE, Digest
 from zoopm.errors import (
     Cancelled,
     IntegrityError,
-    NetworkError,
     RemoteStoreError,
     from_os_error,
 )
 from zoopm.remote_store.backend import Backend, RemoteMissing, Upload
 from zoopm.remote_store.location import RemoteLocation, alias_key, blob_key
 from zoopm.reporting import NullProgress, detail
+from zoopm.storage.store import MAX_ALIAS, Expected, alias_target
 from zoopm.tasks import CancelToken
 
 if TYPE_CHECKING:
     from zoopm.network.net import HttpClient
     from zoopm.reporting import Reporter
-    from zoopm.storage.store import Expected, Store
+    from zoopm.storage.store import Store
 
 
 def open_backend(
@@ -42,7 +43,7 @@ def open_backend(
     if not location.writable:
         from zoopm.remote_store.web import WebBackend
 
-        return WebBackend(location.url, location.url, http)
+        return WebBackend(location.url, http)
     from zoopm.remote_store.objects import open_objects
 
     return open_objects(location, token, read_timeout)
@@ -89,10 +90,6 @@ class RemoteStore:
                     raise
             return self._backend
 
-    def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-
     def fetch(self, store: Store, expected: Expected, label: str) -> Digest | str:
         """The blob expected.sha256 names, from the remote store into store and proven by its
         hashes; otherwise why not ("has no copy", "has a wrong copy", "failed: …"), said in a
@@ -100,20 +97,14 @@ class RemoteStore:
         installed or a failure of the local store raises."""
         assert expected.sha256 is not None
         where = f"remote store {self.url}"
-        if self._broken:
-            return f"the {where} failed earlier in this run"
-        key = blob_key(expected.sha256)
-        try:
-            backend = self.backend()
-        except RemoteStoreError as exc:
-            if exc.needs_install:
-                raise  # a package to install: the user must act, so the run stops, said once
-            return self._failed(exc, label, where)
+        backend = self._reader(label)
+        if isinstance(backend, str):
+            return backend
         try:
             progress = self._reporter.transfer(f"downloading {label}", expected.size)
             try:
                 with store.writer(expected, f"{label} from the {where}") as writer:
-                    backend.read(key, writer, progress, expected.size)
+                    backend.read(blob_key(expected.sha256), writer, progress, expected.size)
                     digest = writer.commit().digest
             finally:
                 progress.close()
@@ -124,18 +115,28 @@ class RemoteStore:
             # A wrong copy is skipped, never trusted: the origin is asked instead.
             self._reporter.warning(f"{exc.message}; skipped, fetching from the origin")
             return f"the {where} has a wrong copy"
-        except (RemoteStoreError, NetworkError) as exc:
-            return self._failed(exc, label, where)
+        except RemoteStoreError as exc:
+            return self._failed(exc, label)
         detail(self._reporter, f"{label}: from the {where}")
         return digest
 
-    def _failed(self, exc: RemoteStoreError | NetworkError, label: str, where: str) -> str:
+    def _reader(self, label: str) -> Backend | str:
+        """The backend to read from, or why the remote store is not asked (it failed earlier
+        in this run, or cannot be opened). A package to install stops the run: said once."""
+        if self._broken:
+            return f"the remote store {self.url} failed earlier in this run"
+        try:
+            return self.backend()
+        except RemoteStoreError as exc:
+            if exc.needs_install:
+                raise
+            return self._failed(exc, label)
+
+    def _failed(self, exc: RemoteStoreError, label: str) -> str:
         """Marks the remote store as failing for the rest of the run, said once."""
         with self._opening:
             first, self._broken = not self._broken, True
-        message = (
-            exc.message if exc.message.startswith("remote store") else f"{where}: {exc.message}"
-        )
+        message = exc.message
         if first:  # parallel fetches that failed the same way say nothing more
             self._reporter.warning(
                 f"{message}; the remote store is not asked again in this run, "
@@ -143,24 +144,17 @@ class RemoteStore:
             )
         else:
             detail(self._reporter, f"{label}: {message}")
-        return f"the {where} failed ({message})"
+        return f"the remote store {self.url} failed ({message})"
 
     def fetch_by_sha1(self, store: Store, sha1: str, label: str) -> Digest | str:
         """The blob whose Caffe sha1 is sha1, found through the remote store's alias and
         proven by both hashes (the alias only says which sha256 to ask for); otherwise why not,
         as fetch says it."""
-        from zoopm.storage.store import Expected
-
         where = f"remote store {self.url}"
-        if self._broken:
-            return f"the {where} failed earlier in this run"
-        try:
-            backend = self.backend()
-        except RemoteStoreError as exc:
-            if exc.needs_install:
-                raise
-            return self._failed(exc, label, where)
-        small = _SmallSink(_MAX_ALIAS)
+        backend = self._reader(label)
+        if isinstance(backend, str):
+            return backend
+        small = _SmallSink(MAX_ALIAS)
         try:
             backend.read(alias_key(sha1), small, NullProgress(), None)
         except RemoteMissing:
@@ -169,9 +163,9 @@ class RemoteStore:
         except IntegrityError as exc:
             self._reporter.warning(f"{where}: sha1 alias {sha1}: {exc.message}; skipped")
             return f"the {where} has a wrong alias"
-        except (RemoteStoreError, NetworkError) as exc:
-            return self._failed(exc, label, where)
-        sha256 = small.text()
+        except RemoteStoreError as exc:
+            return self._failed(exc, label)
+        sha256 = alias_target(bytes(small.data))
         if sha256 is None:
             self._reporter.warning(f"{where}: sha1 alias {sha1} names no sha256; skipped")
             return f"the {where} has a wrong alias"
@@ -184,17 +178,9 @@ class RemoteStore:
         data = sha256.encode()
         if backend.size(key) == len(data):
             return
-        upload = self._start_upload(backend, key)
-        try:
+        with self._upload(backend, key) as upload:
             upload.write(data)
             upload.commit()
-        except BaseException:
-            upload.discard()
-            raise
-        finally:
-            upload.close()
-            with self._opening:
-                self._uploads.discard(upload)
 
     def push(self, path: Path, sha256: str, size: int, label: str) -> bool:
         """Uploads the local blob at path unless the remote holds an object of its size under
@@ -206,61 +192,57 @@ class RemoteStore:
         if backend.size(key) == size:
             return False
         self._token.check()
-        upload = self._start_upload(backend, key)
         hasher = hashlib.sha256()
         sent = 0
         progress = self._reporter.transfer(f"uploading {label}", size)
         try:
-            with path.open("rb") as stream:
+            with self._upload(backend, key) as upload, path.open("rb") as stream:
                 while chunk := stream.read(CHUNK_SIZE):
                     self._token.check()
                     hasher.update(chunk)
                     sent += len(chunk)
                     upload.write(chunk)
                     progress.advance(len(chunk))
-            if hasher.hexdigest() != sha256 or sent != size:
-                raise IntegrityError(
-                    f"{label}: the local store's blob {sha256} changed while it was pushed",
-                    hint="run 'zoopm verify --store', then push again",
-                )
-            upload.commit()
+                if hasher.hexdigest() != sha256 or sent != size:
+                    raise IntegrityError(
+                        f"{label}: the local store's blob {sha256} changed while it was pushed",
+                        hint="run 'zoopm verify --store', then push again",
+                    )
+                upload.commit()
         except OSError as exc:
-            upload.discard()
             raise from_os_error(exc, path) from None
-        except BaseException:
-            upload.discard()
-            raise
         finally:
-            upload.close()
             progress.close()
-            with self._opening:
-                self._uploads.discard(upload)
         return True
 
-    def _start_upload(self, backend: Backend, key: str) -> Upload:
-        """A new upload, known to discard_uploads from the moment it exists: it is made under
-        the lock that discard_uploads takes, and none is made once that has run."""
+    @contextlib.contextmanager
+    def _upload(self, backend: Backend, key: str) -> Iterator[Upload]:
+        """A new upload, thrown away unless the body commits it. discard_uploads knows it
+        from the moment it exists (it is made under the lock that takes), and none is made
+        once that has run."""
         with self._opening:
             if self._closed:
                 raise Cancelled("stopped: the run is ending")
             upload = backend.upload(key)
             self._uploads.add(upload)
-            return upload
+        try:
+            yield upload
+        except BaseException:
+            upload.discard()
+            raise
+        finally:
+            upload.close()
+            with self._opening:
+                self._uploads.discard(upload)
 
-    def discard_uploads(self) -> int:
+    def discard_uploads(self) -> None:
         """Throws away every upload still open (their threads may be busy in a slow write),
-        and refuses new ones: what a Ctrl-C calls before the process ends. Returns how many
-        were open."""
+        and refuses new ones: what a Ctrl-C calls before the process ends."""
         with self._opening:
             self._closed = True
             uploads = list(self._uploads)
         for upload in uploads:
             upload.discard()
-        return len(uploads)
-
-
-# An alias holds 64 hex digits (and maybe a newline): anything longer is not one.
-_MAX_ALIAS = 128
 
 
 class _SmallSink:
@@ -268,24 +250,16 @@ class _SmallSink:
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
-        self._data = bytearray()
+        self.data = bytearray()
 
     @property
     def written(self) -> int:
-        return len(self._data)
+        return len(self.data)
 
     def write(self, chunk: bytes) -> None:
-        if len(self._data) + len(chunk) > self._limit:
+        if len(self.data) + len(chunk) > self._limit:
             raise IntegrityError(f"more than {self._limit} bytes; no alias is that large")
-        self._data += chunk
+        self.data += chunk
 
     def reset(self) -> None:
-        self._data.clear()
-
-    def text(self) -> str | None:
-        """The sha256 the alias holds, or None if it holds anything else."""
-        try:
-            text = bytes(self._data).decode("ascii").strip()
-        except UnicodeDecodeError:
-            return None
-        return text if is_sha256_hex(text) and text == text.lower() else None
+        self.data.clear()

@@ -143,9 +143,6 @@ class DirectoryBackend:
                 ) from None
             raise self._error(key, exc) from None
 
-    def close(self) -> None:
-        pass
-
 
 class _DirectoryUpload:
     """A temp file beside the target; renamed over it on commit, removed on discard.

@@ -173,9 +173,6 @@ class Objects:
             raise self._error(key, exc) from None
         return _ObjectUpload(stream, key, self._error)
 
-    def close(self) -> None:
-        pass
-
 
 class _ObjectUpload:
     """An fsspec file opened without autocommit: the object appears on commit, whole.

@@ -19,9 +19,8 @@ _MISSING = (403, 404, 410)
 class WebBackend:
     """GET base/key; a push to it is refused before anything is sent."""
 
-    def __init__(self, base: str, shown: str, client: Callable[[], HttpClient]) -> None:
+    def __init__(self, base: str, client: Callable[[], HttpClient]) -> None:
         self._base = base
-        self._shown = shown
         self._client = client
 
     def size(self, key: str) -> int | None:
@@ -33,17 +32,14 @@ class WebBackend:
         except NetworkError as exc:
             if exc.status in _MISSING:
                 raise RemoteMissing(key) from None
-            raise
+            raise RemoteStoreError(f"remote store {self._base}: {exc.message}") from None
 
     def upload(self, key: str) -> Upload:
         raise self._read_only()
 
     def _read_only(self) -> RemoteStoreError:
         return RemoteStoreError(
-            f"remote store {self._shown}: an http(s) remote store is read-only",
+            f"remote store {self._base}: an http(s) remote store is read-only",
             hint="push to the bucket or directory the web server serves (s3://…, file://…); "
             "docs/remote-store.md",
         )
-
-    def close(self) -> None:
-        pass

@@ -106,6 +106,19 @@ class Quarantined:
     size: int
 
 
+# An alias holds a sha256's 64 hex digits (and maybe a newline): anything longer is not one.
+MAX_ALIAS = 128
+
+
+def alias_target(raw: bytes) -> str | None:
+    """The sha256 an alias's bytes name, or None if they are anything else."""
+    try:
+        text = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return None
+    return text if is_sha256_hex(text) else None
+
+
 def register_key(lock_path: Path) -> str:
     """The name of lock_path's entry in the project register."""
     return hashlib.sha256(str(lock_path).encode()).hexdigest()[:32]
@@ -234,11 +247,9 @@ class Store:
     def _read_alias(self, sha1: str) -> str | None:
         """The sha256 an alias names; None if it is missing or not a small file of hex."""
         try:
-            text = read_regular(self._alias_path(sha1), 128, follow=False).decode("ascii")
-        except (OSError, TooLarge, UnicodeDecodeError):
+            return alias_target(read_regular(self._alias_path(sha1), MAX_ALIAS, follow=False))
+        except (OSError, TooLarge):
             return None
-        text = text.strip()
-        return text if is_sha256_hex(text) else None
 
     def _stamp(self, path: Path) -> None:
         """Stamps a blob whose bytes were just proven, and notes its inode as zoopm left it."""
@@ -467,34 +478,27 @@ class Store:
     def aliases(self) -> dict[str, str]:
         """Every sha1 alias that names a blob in the store: sha256 → sha1 (a name that is not
         a sha1's, or an alias that is not a small file of hex, is left out)."""
-        found: dict[str, str] = {}
-        for fan, fd in self._fan_outs("sha1"):
-            try:
-                for name in os.listdir(fd):
-                    if not (is_sha1_hex(name) and name == name.lower() and name[:2] == fan):
-                        continue
-                    target = self._read_alias(name)
-                    if target is not None:
-                        found[target] = name
-            finally:
-                os.close(fd)
-        return found
+        return {target: name for name, target in self._alias_entries() if target is not None}
 
     def stale_aliases(self, gone: set[str]) -> list[str]:
         """The sha1 aliases that name no blob: one in gone, or one not stored (or not a small
         file of hex at all). Only names that are a sha1's are looked at."""
-        stale: list[str] = []
+        return sorted(
+            name
+            for name, target in self._alias_entries()
+            if target is None or target in gone or self.get(target) is None
+        )
+
+    def _alias_entries(self) -> Iterator[tuple[str, str | None]]:
+        """Each alias's sha1 and the sha256 it names (None when it names none)."""
         for fan, fd in self._fan_outs("sha1"):
             try:
-                for name in os.listdir(fd):
-                    if not (is_sha1_hex(name) and name == name.lower() and name[:2] == fan):
-                        continue
-                    target = self._read_alias(name)
-                    if target is None or target in gone or self.get(target) is None:
-                        stale.append(name)
+                names = os.listdir(fd)
             finally:
                 os.close(fd)
-        return sorted(stale)
+            for name in names:
+                if is_sha1_hex(name) and name == name.lower() and name[:2] == fan:
+                    yield name, self._read_alias(name)
 
     def remove_aliases(self, names: Iterable[str]) -> int:
         count = 0
