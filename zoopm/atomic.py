@@ -9,6 +9,12 @@ from pathlib import Path
 
 # What open(2) asks for when a program makes an ordinary file; the kernel takes the umask off.
 _USUAL_MODE = 0o666
+# The open(2) flags of every careful read, directory walk and new file: never through a
+# symlink, never blocking on a FIFO put where a file should be, never inherited by a child.
+CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+READ_NO_FOLLOW = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | CLOEXEC
+DIR_NO_FOLLOW = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | CLOEXEC
+NEW_FILE_NO_FOLLOW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | CLOEXEC
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None, durable: bool = True) -> None:

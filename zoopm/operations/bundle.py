@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from zoopm.atomic import fsync_dir
+from zoopm.atomic import READ_NO_FOLLOW, fsync_dir
 from zoopm.digest import CHUNK_SIZE, Hasher
 from zoopm.errors import (
     BundleError,
@@ -42,7 +42,6 @@ from zoopm.storage.locks import host_tag, pid_alive
 from zoopm.storage.store import Expected, Store
 from zoopm.tasks import CancelToken
 
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 # Not named after FILE: a name of 240 bytes, valid itself, would overflow once decorated.
 _TEMP = re.compile(r"\.zoopm-bundle-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]+\.tmp")
 
@@ -215,7 +214,7 @@ def _write_once(
         file = blobs[blob.sha256]
         path = store.blob_path(blob.sha256)
         try:
-            fd = os.open(path, _READ_FLAGS)
+            fd = os.open(path, READ_NO_FOLLOW)
         except OSError as exc:
             store.quarantine(path)
             raise _Rotten(file, f"cannot be read ({exc.strerror or exc})") from None

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zoopm.atomic import CLOEXEC, DIR_NO_FOLLOW, NEW_FILE_NO_FOLLOW, READ_NO_FOLLOW
 from zoopm.digest import CHUNK_SIZE
 from zoopm.errors import IntegrityError, RemoteStoreError, from_os_error
 from zoopm.remote_store.backend import RemoteMissing
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     from zoopm.network.net import Sink
     from zoopm.reporting import Progress
 
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 # What opening a directory on the way says when a link or a file stands there instead.
 _NOT_A_DIRECTORY = (errno.ELOOP, errno.ENOTDIR)
 
@@ -57,7 +55,7 @@ class DirectoryBackend:
         try:
             if create:
                 self._root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+            fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | CLOEXEC)
         except OSError as exc:
             # Not the blob but the store itself: a failure to report, never "no copy".
             hint = from_os_error(exc).hint
@@ -72,7 +70,7 @@ class DirectoryBackend:
                     with contextlib.suppress(FileExistsError):
                         os.mkdir(part, 0o755, dir_fd=fd)
                 try:
-                    inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                    inner = os.open(part, DIR_NO_FOLLOW, dir_fd=fd)
                 except FileNotFoundError:
                     raise _Missing from None
                 except OSError as exc:
@@ -101,7 +99,7 @@ class DirectoryBackend:
     def read(self, key: str, sink: Sink, progress: Progress, size: int | None) -> None:
         try:
             with self._parent(key, create=False) as parent:
-                fd = os.open(key.rsplit("/", 1)[-1], _READ_FLAGS, dir_fd=parent)
+                fd = os.open(key.rsplit("/", 1)[-1], READ_NO_FOLLOW, dir_fd=parent)
         except (_Missing, FileNotFoundError, NotADirectoryError):
             raise RemoteMissing(key) from None
         except OSError as exc:
@@ -159,7 +157,7 @@ class _DirectoryUpload:
         self._shown = shown
         self._temp = f".{self._name}.{secrets.token_hex(6)}.part"
         self._discarded = threading.Event()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
+        flags = NEW_FILE_NO_FOLLOW
         try:
             self._fd = os.open(self._temp, flags, 0o644, dir_fd=parent)
         except OSError as exc:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from zoopm.atomic import READ_NO_FOLLOW
 from zoopm.locations import MANIFEST_NAME, RECORD_NAME
 
 FORMAT = 1
@@ -32,7 +33,6 @@ RACY_NS = 2_000_000_000
 _MAX_BYTES = 16 * 1024 * 1024
 _ENV_PREFIXES = ("ZOOPM_", "XDG_")
 _ENV_NAMES = frozenset({"GITHUB_TOKEN", "NO_COLOR", "HOME"})
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 # (path, follow symlinks?) for each input; each path's realpath for the ones a check resolves.
 Inputs = tuple[list[tuple[str, bool]], list[str]]
@@ -139,7 +139,7 @@ def _covers(data: dict[str, Any], root: Path, answer: dict[str, Any]) -> bool:
 def recall(path: Path, root: Path, context: dict[str, str]) -> dict[str, Any] | None:
     """The answer written down, if every input still has the stat it had then; else None."""
     try:
-        fd = os.open(path, _READ_FLAGS)
+        fd = os.open(path, READ_NO_FOLLOW)
     except OSError:
         return None
     try:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from zoopm.atomic import DIR_NO_FOLLOW, NEW_FILE_NO_FOLLOW, READ_NO_FOLLOW
 from zoopm.digest import CHUNK_SIZE, digest_stream
 from zoopm.errors import InstallError, from_os_error
 from zoopm.storage.locks import host_tag, pid_alive
@@ -29,7 +30,6 @@ from zoopm.storage.record import ADOPTED, Placed
 
 _FICLONE = 0x40049409  # Linux ioctl: share the source file's extents (btrfs, XFS, bcachefs)
 _NO_LINK_ERRNOS = {errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES}
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _TEMP = re.compile(r"\.zoopm-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]{8}\.tmp")
 
 BlobPaths = Callable[[str], Path]
@@ -411,7 +411,7 @@ class ModelsTree:
         name = parts[-1]
         for _ in range(2):
             try:
-                return os.open(name, _DIR_FLAGS, dir_fd=up)
+                return os.open(name, DIR_NO_FOLLOW, dir_fd=up)
             except FileNotFoundError:
                 if not create:
                     return None
@@ -469,7 +469,7 @@ def generation_at(fd: int, name: str) -> int | None:
     import fcntl
 
     try:
-        file = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+        file = os.open(name, READ_NO_FOLLOW, dir_fd=fd)
     except OSError:
         return None
     try:
@@ -490,7 +490,7 @@ def _open_seen(fd: int, name: str, seen: os.stat_result) -> BinaryIO | None:
     if not stat.S_ISREG(seen.st_mode):
         return None
     try:
-        file_fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+        file_fd = os.open(name, READ_NO_FOLLOW, dir_fd=fd)
     except OSError:
         return None
     stream = os.fdopen(file_fd, "rb")
@@ -551,8 +551,7 @@ def _create(blob: Path, fd: int, temp: str, mode: str) -> str:
 
 
 def _copy(blob: Path, fd: int, temp: str) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    dest = os.open(temp, flags, 0o444, dir_fd=fd)
+    dest = os.open(temp, NEW_FILE_NO_FOLLOW, 0o444, dir_fd=fd)
     try:
         with open(blob, "rb") as source, os.fdopen(os.dup(dest), "wb") as out:
             shutil.copyfileobj(source, out, CHUNK_SIZE)
@@ -567,7 +566,7 @@ def _reflink(blob: Path, fd: int, temp: str) -> bool:
         return False
     source = os.open(blob, os.O_RDONLY)
     try:
-        dest = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o444, dir_fd=fd)
+        dest = os.open(temp, NEW_FILE_NO_FOLLOW, 0o444, dir_fd=fd)
         try:
             fcntl.ioctl(dest, _FICLONE, source)
             return True

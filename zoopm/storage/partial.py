@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoopm.atomic import TooLarge, atomic_write, read_regular
+from zoopm.atomic import READ_NO_FOLLOW, TooLarge, atomic_write, read_regular
 from zoopm.storage.locks import host_tag
 
 # After this long untouched, a kept partial is stale: gc and the next download remove it.
@@ -38,8 +38,6 @@ _SIDECAR_LIMIT = 64 * 1024
 _URL_LIMIT = 16 * 1024
 _VALIDATOR_LIMIT = 1024
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-_PROBE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-
 Pins = Mapping[str, int | str | None]
 
 
@@ -342,7 +340,7 @@ def _probe_lock(part: Path | None) -> Iterator[bool]:
         yield True
         return
     try:
-        fd = os.open(part, _PROBE_FLAGS)
+        fd = os.open(part, READ_NO_FOLLOW)
     except OSError:
         yield True  # a symlink or a file gone meanwhile: nobody writes through that name
         return

@@ -24,7 +24,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoopm.atomic import TooLarge, atomic_write, fsync_dir, read_regular
+from zoopm.atomic import (
+    DIR_NO_FOLLOW,
+    READ_NO_FOLLOW,
+    TooLarge,
+    atomic_write,
+    fsync_dir,
+    read_regular,
+)
 from zoopm.digest import (
     CHUNK_SIZE,
     PARALLEL_AFTER,
@@ -51,9 +58,6 @@ from zoopm.trust import MAX_DOWNLOAD_BYTES
 _READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 STAMP_NS = 1_000_000_000  # every blob's mtime: one second after the epoch
-# Never through a symlink; never blocking on a FIFO someone put in its place.
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _MAX_REGISTER_BYTES = 8192  # one path (PATH_MAX is 4096) and a newline
 _PARTIAL = re.compile(r"blob-([0-9a-f]{8})-([0-9]{1,10})-.*\.part")
 
@@ -435,7 +439,7 @@ class Store:
         """The digest of what is stored under a blob's name, always read, never through a link;
         None if it is not a regular file. on_chunk gets each chunk's length (progress, Ctrl-C)."""
         try:
-            fd = os.open(self.blob_path(sha256), _READ_FLAGS)
+            fd = os.open(self.blob_path(sha256), READ_NO_FOLLOW)
         except OSError:
             return None
         with os.fdopen(fd, "rb") as stream:
@@ -550,7 +554,7 @@ class Store:
         does not exist. A symlink or a file there is a StoreError."""
         path = self.root / kind
         try:
-            return os.open(path, _DIR_FLAGS)
+            return os.open(path, DIR_NO_FOLLOW)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -595,7 +599,7 @@ class Store:
                 if len(name) != 2 or (only is not None and name not in only):
                     continue
                 try:
-                    fd = os.open(name, _DIR_FLAGS, dir_fd=top)
+                    fd = os.open(name, DIR_NO_FOLLOW, dir_fd=top)
                 except OSError:
                     continue
                 yield name, fd
@@ -1025,7 +1029,7 @@ def _mkdir(path: Path) -> None:
 def _hash_no_follow(path: Path) -> Digest | None:
     """The digest of the regular file at path, never through a symlink; None if unreadable."""
     try:
-        fd = os.open(path, _READ_FLAGS)
+        fd = os.open(path, READ_NO_FOLLOW)
     except OSError:
         return None
     with os.fdopen(fd, "rb") as stream:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from zoopm.atomic import READ_NO_FOLLOW
 from zoopm.digest import CHUNK_SIZE, Hasher, git_blob_hasher
 from zoopm.errors import IntegrityError, ModelInfoError, StoreError
 from zoopm.formats.lockfile import LockedModel
@@ -56,7 +57,6 @@ MAX_DEPTH = 8
 _WEIGHT_PATTERNS = ("*.caffemodel", "*.caffemodel.*", "*.solverstate", "*.solverstate.*")
 # The gist ids of the Model Zoo: 20 or 32 hex digits, or the all-digit ids of the oldest gists.
 _GIST_ID = re.compile(r"[0-9a-f]{20}|[0-9a-f]{32}|[0-9]{1,12}")
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -422,7 +422,7 @@ def _scan(directory: Path) -> list[str]:
 @contextlib.contextmanager
 def _opened(path: Path) -> Iterator[tuple[int, os.stat_result]]:
     """path opened for reading, never through a symlink; refused unless a regular file."""
-    fd = os.open(path, _READ_FLAGS)
+    fd = os.open(path, READ_NO_FOLLOW)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from zoopm.atomic import TooLarge, fsync_dir, read_regular
+from zoopm.atomic import NEW_FILE_NO_FOLLOW, READ_NO_FOLLOW, TooLarge, fsync_dir, read_regular
 from zoopm.digest import CHUNK_SIZE, Digest, digest_stream
 from zoopm.errors import ModelInfoError, SourceError, StoreError, from_os_error
 from zoopm.formats.modelinfo import INFO_HEAD_BYTES, find_readme, parse_model_info
@@ -27,7 +27,6 @@ from zoopm.trust import URL_HINTS, Trust, url_problem
 
 README = "readme.md"
 REQUIRED = ("caffemodel", "caffemodel_url", "sha1")  # as the Caffe script requires them
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _INFO_SUFFIXES = (".md", ".prototxt")  # readme.md, deploy.prototxt, solver.prototxt, …
 _TEMP = re.compile(r"\.zoopm-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]+\.tmp")
 
@@ -155,7 +154,7 @@ def _holds_sha1(target: Path, sha1: str) -> bool:
             hint="move it away, then run download-binary again",
         )
     try:
-        fd = os.open(target, _READ_FLAGS)
+        fd = os.open(target, READ_NO_FOLLOW)
     except OSError as exc:
         raise from_os_error(exc, target) from None
     with os.fdopen(fd, "rb") as stream:
@@ -166,7 +165,7 @@ def _place(blob: Path, directory: Path, name: str) -> None:
     """Copies blob to directory/name: under a temp name first, then one rename."""
     # Not derived from name: a long name would overflow NAME_MAX once prefixed and suffixed.
     temp = directory / f".zoopm-{host_tag()}-{os.getpid()}-{os.urandom(4).hex()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    flags = NEW_FILE_NO_FOLLOW
     try:
         out = os.open(temp, flags, 0o644)
         try:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoopm.atomic import fsync_dir
+from zoopm.atomic import DIR_NO_FOLLOW, NEW_FILE_NO_FOLLOW, fsync_dir
 from zoopm.digest import CHUNK_SIZE, Digest, git_blob_hasher
 from zoopm.errors import (
     IntegrityError,
@@ -58,11 +58,9 @@ _URL_PATH = re.compile(rf"/(?:({_OWNER})/)?({GIST_ID_RE.pattern})(?:/([0-9a-fA-F
 _SHORT_REV = re.compile(r"[0-9a-f]{7,39}")
 _MAX_COMMIT_PAGES = 10  # 1,000 revisions: more than any model gist has
 _TEMP = re.compile(r"\.zoopm-([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]+\.(?:fetch|old)")
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _ABOVE_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC  # directories above DIR are followed
 _OCCUPIED = (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR)
 _SWAP_TRIES = 5
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
@@ -392,7 +390,7 @@ class _Parent:
         if not stat.S_ISDIR(info.st_mode):
             raise _not_a_directory(where, info)
         try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
+            fd = os.open(name, DIR_NO_FOLLOW, dir_fd=self.fd)
             try:
                 empty = not os.listdir(fd)
             finally:
@@ -422,9 +420,9 @@ class _Parent:
         """Copies a stored blob to staging/name, hashing the copy against the blob's name."""
         where = self.path / staging / name
         try:
-            directory = os.open(staging, _DIR_FLAGS, dir_fd=self.fd)
+            directory = os.open(staging, DIR_NO_FOLLOW, dir_fd=self.fd)
             try:
-                out = os.open(name, _NEW_FILE, 0o666, dir_fd=directory)
+                out = os.open(name, NEW_FILE_NO_FOLLOW, 0o666, dir_fd=directory)
             finally:
                 os.close(directory)
             with open(blob, "rb") as source, os.fdopen(out, "wb") as sink:
@@ -446,7 +444,7 @@ class _Parent:
 
     def sync(self, staging: str) -> None:
         with contextlib.suppress(OSError):
-            fd = os.open(staging, _DIR_FLAGS, dir_fd=self.fd)
+            fd = os.open(staging, DIR_NO_FOLLOW, dir_fd=self.fd)
             try:
                 os.fsync(fd)
             finally:
@@ -570,7 +568,7 @@ def _open_making(path: Path, held: list[int], made: list[_Made]) -> int:
     try:
         while True:
             try:
-                fd = os.open(above, _DIR_FLAGS if above == path else _ABOVE_FLAGS)
+                fd = os.open(above, DIR_NO_FOLLOW if above == path else _ABOVE_FLAGS)
                 break
             except FileNotFoundError:
                 if above.parent == above:
@@ -585,7 +583,7 @@ def _open_making(path: Path, held: list[int], made: list[_Made]) -> int:
                 mine = True
             except FileExistsError:
                 mine = False
-            child = os.open(name, _DIR_FLAGS, dir_fd=fd)
+            child = os.open(name, DIR_NO_FOLLOW, dir_fd=fd)
             held.append(child)
             if mine:
                 made.append(_Made(fd, name, child))
