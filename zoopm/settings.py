@@ -9,12 +9,15 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from zoopm.errors import UsageError
 from zoopm.formats.userconfig import MAX_JOBS, NO_CONFIG, UserConfig, read_user_config
 from zoopm.locations import config_path, home_dir
-from zoopm.remote_store.location import EXAMPLES, RemoteLocation, parse_remote, shown
 from zoopm.storage.freshness import env_digest
+
+if TYPE_CHECKING:
+    from zoopm.remote_store.location import RemoteLocation
 
 DEFAULT_GITHUB_API = "https://api.github.com"
 DEFAULT_ARCHIVE_API = "https://archive.org/wayback/available"
@@ -150,11 +153,13 @@ def _remote(env: Mapping[str, str]) -> RemoteLocation | None:
     raw = env.get("ZOOPM_REMOTE", "").strip()
     if not raw or raw.lower() == "off":
         return None
+    from zoopm.remote_store.location import EXAMPLES, parse_remote
+
     try:
         return parse_remote(raw, "ZOOPM_REMOTE")
     except ValueError as exc:
         raise UsageError(
-            f"environment variable ZOOPM_REMOTE={shown(raw)!r} is not usable: {exc}",
+            f"environment variable ZOOPM_REMOTE is not usable: {exc}",
             hint=f"set it to a remote store URL such as {EXAMPLES}, or to off, or unset it",
         ) from None
 

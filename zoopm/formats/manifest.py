@@ -15,11 +15,12 @@ from zoopm.errors import ManifestError
 from zoopm.formats.tomlerrors import load_toml
 from zoopm.locations import MANIFEST_NAME
 from zoopm.paths import model_name_problem, relative_path_problem
-from zoopm.remote_store.location import EXAMPLES, RemoteLocation, parse_remote, shown
 
 if TYPE_CHECKING:
     from tomlkit import TOMLDocument
     from tomlkit.items import InlineTable
+
+    from zoopm.remote_store.location import RemoteLocation
 
 MAX_PROJECT_FILE = 64 * 1024 * 1024  # ten thousand models fit in one
 DEFAULT_MODELS_DIR = "models"
@@ -227,12 +228,12 @@ class _Parser:
         if "remote" not in table:
             return None
         value = self.string(table["remote"], "store.remote")
+        from zoopm.remote_store.location import URL_HINT, parse_remote
+
         try:
             return parse_remote(value, f"{self.path.name} [store] remote")
         except ValueError as exc:
-            self.fail(
-                "store.remote", f"{shown(value)!r}: {exc}", hint=f"use a URL such as {EXAMPLES}"
-            )
+            self.fail("store.remote", str(exc), hint=URL_HINT)
         raise AssertionError("unreachable")
 
     def table(self, value: object, key_path: str) -> dict[str, Any]:

@@ -11,13 +11,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zoopm.atomic import TooLarge, read_regular
 from zoopm.errors import ConfigError
 from zoopm.formats.manifest import LINK_MODES, mirror_problem, mirror_targets
 from zoopm.formats.tomlerrors import load_toml
-from zoopm.remote_store.location import EXAMPLES, RemoteLocation, parse_remote, shown
+
+if TYPE_CHECKING:
+    from zoopm.remote_store.location import RemoteLocation
 
 MAX_CONFIG_FILE = 1024 * 1024
 MAX_JOBS = 64  # more parallel downloads than this only trips servers' abuse limits
@@ -103,10 +105,12 @@ def _remote(path: Path, table: dict[str, Any]) -> RemoteLocation | None:
     if not isinstance(value, str):
         _fail(path, "store.remote", f"expected a string, got {type(value).__name__}")
     assert isinstance(value, str)
+    from zoopm.remote_store.location import URL_HINT, parse_remote
+
     try:
         return parse_remote(value, f"{path} [store] remote")
     except ValueError as exc:
-        _fail(path, "store.remote", f"{shown(value)!r}: {exc}", f"use a URL such as {EXAMPLES}")
+        _fail(path, "store.remote", str(exc), URL_HINT)
     raise AssertionError("unreachable")
 
 

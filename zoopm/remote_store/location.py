@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 
@@ -13,6 +12,8 @@ _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 # fsspec protocols whose files live in this process's memory: a push there vanishes at exit.
 _PROCESS_LOCAL = ("memory",)
 EXAMPLES = "s3://bucket/prefix, gs://bucket/prefix, file:///srv/zoopm or https://host/zoopm"
+# The hint of every refused remote store URL.
+URL_HINT = f"use a URL such as {EXAMPLES}"
 
 
 @dataclass(frozen=True)
@@ -93,15 +94,18 @@ def shown(text: str) -> str:
 
 def _at(text: str) -> int:
     """Where the last '@' (or a character NFKC makes one, such as the full-width at) is."""
+    import unicodedata  # only for a URL, which the no-op install never reads
+
     found = [i for i, c in enumerate(text) if unicodedata.normalize("NFKC", c) == "@"]
     return found[-1] if found else -1
 
 
 def parse_remote(text: str, origin: str) -> RemoteLocation:
-    """text as a RemoteLocation; raises ValueError with the problem if it is not one."""
+    """text as a RemoteLocation. If it is not one, ValueError says so in words a message can
+    show: the URL as shown() leaves it, and the problem."""
     problem = remote_problem(text)
     if problem is not None:
-        raise ValueError(problem)
+        raise ValueError(f"{shown(text)!r}: {problem}")
     return RemoteLocation(text.rstrip("/"), origin)
 
 
